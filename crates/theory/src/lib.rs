@@ -1,0 +1,32 @@
+//! The mathematics of "Evolution of Discriminator and Generator Gradients in GAN Training: From
+//! Fitting to Collapse" and of its companion notes, in plain f64: densities (Assumption 2.1),
+//! the particle field of Theorem C.1 and Props C.1-C.4, the steepness bounds of Theorems 3.1, 3.2
+//! and 3.4, the Theorem 3.3 ODE with a direct simulation of the flow it describes, the collapse
+//! analysis of Assumption 4.1 / Theorem 4.2, the recurrences of Theorem C.5 and Props D.1-D.2,
+//! and the forward/reverse KL toy of seed 001 section 16.7.
+//!
+//! Every public item cites the equation it implements. Where the paper's printed form and a
+//! re-derivation differ, both are provided (`*_as_printed` next to the corrected one), so the
+//! paper-checks ledger can show the difference instead of hiding it.
+
+pub mod mixture;
+
+pub use mixture::{Density, Mixture, Mixture1d, UniformBox};
+
+/// Errors of the theory crate: an invalid parameter (named) or a numerical failure.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum TheoryError {
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter { name: &'static str, reason: String },
+    #[error("numerical failure: {0}")]
+    Numerical(String),
+}
+
+impl TheoryError {
+    pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
