@@ -1,1 +1,222 @@
-fn main() {}
+//! `experiments`: regenerates the reproduction's figures, tables and paper checks by id.
+//!
+//!   cargo run --release -p experiments -- list
+//!   cargo run --release -p experiments -- all
+//!   cargo run --release -p experiments -- fig2 fig3 --profile ci --seed 7
+//!   cargo run --release -p experiments -- theory ode --mu 1 --sigma 0.5 --k0 0.5 --t-end 1
+//!   cargo run --release -p experiments -- paper-checks
+
+mod calculator;
+mod catalogue;
+mod config;
+mod index;
+mod items;
+mod output;
+mod paper_checks;
+mod plot;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::MultiProgress;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use catalogue::Status;
+use config::Profile;
+use items::Ctx;
+use output::ItemOutput;
+
+#[derive(Parser)]
+#[command(
+    name = "experiments",
+    version,
+    about = "Rebuilds the figures, tables and paper checks of 'Evolution of Discriminator and Generator Gradients in GAN Training'",
+    after_help = "Items can also be named directly: `experiments fig2 fig3 --profile ci`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Scale profile: `ci` (CPU, minutes) or `paper` (the paper's settings; GPU for images).
+    #[arg(long, value_enum, default_value = "ci")]
+    profile: Profile,
+    /// Output folder; each item writes into <out>/<id>/.
+    #[arg(long, default_value = "figures")]
+    out: PathBuf,
+    /// Seed of every random draw (recorded in each output).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Folder of the item settings (YAML, one file per item).
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// Override one setting of the item being run: --set key=value (repeatable; one item only).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the catalogue with each item's status.
+    List(Common),
+    /// Regenerate every item this build can make, then the index.
+    All(Common),
+    /// Regenerate the named items (same as naming them directly).
+    Run {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Recompute the paper-checks ledger (paper-checks/LEDGER.md and ledger.csv).
+    PaperChecks {
+        /// The claims file.
+        #[arg(long, default_value = "paper-checks/claims.yaml")]
+        claims: PathBuf,
+        /// Where LEDGER.md and ledger.csv go.
+        #[arg(long, default_value = "paper-checks")]
+        out: PathBuf,
+    },
+    /// Closed forms and solvers of the theory crate, printed as CSV.
+    #[command(subcommand)]
+    Theory(calculator::TheoryCmd),
+    #[command(external_subcommand)]
+    Items(Vec<String>),
+}
+
+/// Parses `fig2 fig3 --profile ci` given as an external subcommand.
+#[derive(Parser)]
+#[command(name = "experiments")]
+struct ItemsArgs {
+    ids: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List(c) => {
+            list(&c);
+            Ok(())
+        }
+        Command::All(c) => {
+            let ids: Vec<String> = catalogue::entries()
+                .iter()
+                .filter(|e| matches!(e.status, Status::Ready(_)))
+                .map(|e| e.id.to_string())
+                .collect();
+            let pending: Vec<&str> = catalogue::entries()
+                .iter()
+                .filter(|e| matches!(e.status, Status::Pending(_)))
+                .map(|e| e.id)
+                .collect();
+            eprintln!("not built yet (see `experiments list`): {}", pending.join(", "));
+            run_items(&ids, &c)
+        }
+        Command::Run { ids, common } => run_items(&ids, &common),
+        Command::Items(args) => {
+            let mut argv = vec!["experiments".to_string()];
+            argv.extend(args);
+            let a = ItemsArgs::try_parse_from(argv)?;
+            run_items(&a.ids, &a.common)
+        }
+        Command::PaperChecks { claims, out } => paper_checks::run(&claims, &out),
+        Command::Theory(cmd) => calculator::run(cmd),
+    }
+}
+
+fn list(c: &Common) {
+    println!("{:<20} {:<10} {:<26} title", "id", "status", "needs");
+    for e in catalogue::entries() {
+        let status = match e.status {
+            Status::Ready(_) => match output::read_meta(&c.out, e.id) {
+                Some(m) => format!("built:{}", m.profile),
+                None => "ready".to_string(),
+            },
+            Status::Pending(n) => format!("issue #{n}"),
+        };
+        let id = if e.aliases.is_empty() { e.id.to_string() } else { format!("{}+{}", e.id, e.aliases.join("+")) };
+        println!("{:<20} {:<10} {:<26} {}", id, status, e.needs, e.title);
+    }
+}
+
+fn run_items(ids: &[String], c: &Common) -> Result<()> {
+    if ids.is_empty() {
+        bail!("name at least one item (see `experiments list`)");
+    }
+    let mut entries = Vec::new();
+    for id in ids {
+        let Some(e) = catalogue::find(id) else {
+            bail!("unknown item `{id}`; valid ids: {}", catalogue::all_ids().join(", "));
+        };
+        let Status::Ready(run) = e.status else {
+            let Status::Pending(n) = e.status else { unreachable!() };
+            bail!("item `{id}` ({}) is not built yet: it needs {}, which issue #{n} adds", e.title, e.needs);
+        };
+        if !entries.iter().any(|(x, _, _, _): &(&str, _, _, _)| *x == e.id) {
+            entries.push((e.id, e.title, catalogue::scale(&e, c.profile), run));
+        }
+    }
+    if !c.set.is_empty() && entries.len() != 1 {
+        bail!("--set applies to one item at a time; run the items separately");
+    }
+    let overrides = c.set.iter().map(|s| config::parse_override(s)).collect::<Result<Vec<_>>>()?;
+    let ctx = Ctx {
+        profile: c.profile,
+        seed: c.seed,
+        config_dir: c.config_dir.clone().unwrap_or_else(config::default_config_dir),
+        overrides,
+        multi: MultiProgress::new(),
+    };
+    let overall = ctx.progress(entries.len() as u64, "items");
+    let mut failures = Vec::new();
+    for (id, title, scale, run) in entries {
+        overall.set_message(format!("items ({id})"));
+        let t0 = Instant::now();
+        let mut command = format!("experiments {id} --profile {} --seed {}", c.profile.name(), c.seed);
+        for s in &c.set {
+            command.push_str(&format!(" --set {s}"));
+        }
+        let mut out = ItemOutput::new(&c.out, id, title, c.profile.name(), scale, c.seed, &command)?;
+        match run(&ctx, &mut out) {
+            Ok(()) => {
+                let meta = out.commit()?;
+                ctx.multi.suspend(|| {
+                    eprintln!(
+                        "{id}: wrote {} picture(s), {} data file(s) to {} in {:.1}s",
+                        meta.images.len(),
+                        meta.data.len(),
+                        c.out.join(id).display(),
+                        t0.elapsed().as_secs_f64()
+                    )
+                });
+            }
+            Err(e) => {
+                out.abandon();
+                ctx.multi.suspend(|| eprintln!("{id}: FAILED: {e:#}"));
+                failures.push(id);
+            }
+        }
+        overall.inc(1);
+    }
+    overall.finish_and_clear();
+    index::write(&c.out)?;
+    if !failures.is_empty() {
+        bail!("{} item(s) failed: {}", failures.len(), failures.join(", "));
+    }
+    Ok(())
+}

@@ -9,6 +9,7 @@
 //! re-derivation differ, both are provided (`*_as_printed` next to the corrected one), so the
 //! paper-checks ledger can show the difference instead of hiding it.
 
+pub mod algorithm2;
 pub mod mixture;
 
 pub use mixture::{Density, Mixture, Mixture1d, UniformBox};

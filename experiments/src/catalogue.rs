@@ -1,0 +1,84 @@
+//! The catalogue of SPEC.md: every figure, table and extra item by id, with what makes it and
+//! whether this build can make it yet.
+
+use crate::items::{self, RunFn};
+
+/// Whether an item can run in this build.
+#[derive(Clone, Copy)]
+pub enum Status {
+    Ready(RunFn),
+    /// Not implemented yet; the number is the project issue that builds it.
+    Pending(u32),
+}
+
+pub struct Entry {
+    pub id: &'static str,
+    /// Other ids that the same item writes (fig2 also writes table2).
+    pub aliases: &'static [&'static str],
+    pub title: &'static str,
+    /// What it needs: "theory", "GMM training", "MNIST", ...
+    pub needs: &'static str,
+    pub status: Status,
+}
+
+macro_rules! entry {
+    ($id:expr, [$($a:expr),*], $title:expr, $needs:expr, $status:expr) => {
+        Entry { id: $id, aliases: &[$($a),*], title: $title, needs: $needs, status: $status }
+    };
+}
+
+pub fn entries() -> Vec<Entry> {
+    use Status::*;
+    vec![
+        entry!("fig1", [], "NSGAN on the 3-D mixture and MNIST (UMAP): fitting then collapse", "GMM + MNIST training", Pending(4)),
+        entry!("table1", [], "The two phases and the roles of both gradients", "text (+ GMM runs)", Ready(items::table1::run)),
+        entry!("fig2", ["table2"], "Particle field grad d*/d* for the four cases of Table 2", "theory", Ready(items::fig2::run)),
+        entry!("fig3", [], "Generators of varying steepness and the mode-mixture mass (Theorem 3.4)", "theory", Ready(items::fig3::run)),
+        entry!("fig4", [], "Class-pair heatmaps on MNIST, epochs 0,1,2,4,8", "MNIST + classifier", Pending(5)),
+        entry!("fig5", [], "Early stopping (Algorithm 2) on GMM, MNIST, Fashion-MNIST, CIFAR-10", "training", Pending(4)),
+        entry!("fig6", [], "Steepness vs FID per epoch", "image training + FID", Pending(5)),
+        entry!("fig7", ["fig21"], "Histograms of the discriminator-gradient norm, noise-free vs noised", "Fashion-MNIST training", Pending(4)),
+        entry!("fig8", [], "Frobenius distances between class means, MNIST", "MNIST", Pending(5)),
+        entry!("fig9", [], "Frobenius distances between class means, Fashion-MNIST", "Fashion-MNIST", Pending(5)),
+        entry!("fig10", [], "Frobenius distances between class means, CIFAR-10", "CIFAR-10 (user-supplied)", Pending(5)),
+        entry!("fig11", [], "Discriminator trained to optimality on the 2-D toy; radius vs 4 sigma", "GMM training", Pending(4)),
+        entry!("fig12", [], "Mean discriminator value vs perturbation around k-means centres", "image training", Pending(5)),
+        entry!("fig13", [], "The field grad d/d under Assumption 4.1 on the 2-D toy", "theory", Ready(items::fig13::run)),
+        entry!("fig14", [], "Annotated pair heatmaps, MNIST epochs 0..38", "MNIST + classifier", Pending(5)),
+        entry!("fig15", [], "Annotated pair heatmaps, Fashion-MNIST", "Fashion-MNIST + classifier", Pending(5)),
+        entry!("fig16", [], "Particle dynamics on CIFAR-10", "CIFAR-10 training", Pending(5)),
+        entry!("fig17", [], "Discriminator-gradient norm vs FID per epoch", "image training + FID", Pending(5)),
+        entry!("fig18", [], "Both metrics vs the duality gaps", "image training + duality gap", Pending(5)),
+        entry!("fig19", [], "Loss curves with the stop lines", "image training", Pending(5)),
+        entry!("fig20", [], "Generated images, noise-free vs noised GAN", "Fashion-MNIST training", Pending(5)),
+        entry!("fig22", ["table3"], "Optimal-transport generators for varied mixtures; Table 3 measured", "theory", Ready(items::fig22::run)),
+        entry!("ode", [], "Theorem 3.3: the steepness ODE against a direct simulation of the flow", "theory", Ready(items::ode::run)),
+        entry!("kl-toy", [], "Forward, reverse and JS optima of one Gaussian fitted to two", "theory", Ready(items::kl_toy::run)),
+        entry!("detector-gmm", [], "Algorithm 2 against ground-truth collapse over many GMM seeds", "GMM training", Pending(4)),
+        entry!("mitigations-gmm", [], "Each remedy of the notes on the 8-mode mixture", "GMM training", Pending(4)),
+        entry!("detector-baselines", [], "Collapse signals of the notes against Algorithm 2", "training", Pending(4)),
+    ]
+}
+
+/// Finds an entry by id or alias.
+pub fn find(id: &str) -> Option<Entry> {
+    entries().into_iter().find(|e| e.id == id || e.aliases.contains(&id))
+}
+
+/// Every valid id, aliases included, for error messages.
+pub fn all_ids() -> Vec<&'static str> {
+    entries().iter().flat_map(|e| std::iter::once(e.id).chain(e.aliases.iter().copied())).collect()
+}
+
+/// How the profile applies to an item's outputs; printed on every figure and in the index.
+pub fn scale(e: &Entry, profile: crate::config::Profile) -> &'static str {
+    use crate::config::Profile;
+    if e.needs == "theory" || e.needs.starts_with("text") {
+        "exact theory, same in every profile"
+    } else {
+        match profile {
+            Profile::Ci => "ci: smoke scale, NOT the paper's result",
+            Profile::Paper => "paper: the paper's settings",
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! One module per catalogue item. Each `run` reads its settings, calls the library crates, and
+//! writes pictures and data through [`ItemOutput`]; none of them holds mathematics of its own.
+
+use anyhow::Result;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+use std::path::PathBuf;
+
+use crate::config::{self, Profile};
+use crate::output::ItemOutput;
+
+pub mod fig13;
+pub mod fig2;
+pub mod fig22;
+pub mod fig3;
+pub mod kl_toy;
+pub mod ode;
+pub mod table1;
+
+pub type RunFn = fn(&Ctx, &mut ItemOutput) -> Result<()>;
+
+/// What every item gets: profile, seed, settings and a place for progress bars.
+pub struct Ctx {
+    pub profile: Profile,
+    pub seed: u64,
+    pub config_dir: PathBuf,
+    pub overrides: Vec<(String, Value)>,
+    pub multi: MultiProgress,
+}
+
+impl Ctx {
+    /// The item's settings from `<config_dir>/<id>.yaml`, profile and `--set` applied.
+    pub fn settings<T: DeserializeOwned>(&self, id: &str) -> Result<T> {
+        config::load(&self.config_dir, id, self.profile, &self.overrides)
+    }
+
+    /// A progress bar for `len` steps of work (hidden when stderr is not a terminal).
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        let pb = self.multi.add(ProgressBar::new(len));
+        pb.set_style(
+            ProgressStyle::with_template("  {msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        pb
+    }
+}
+
+/// Evenly spaced points from `a` to `b` inclusive.
+pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+    if n == 1 {
+        return vec![a];
+    }
+    (0..n).map(|i| a + (b - a) * i as f64 / (n - 1) as f64).collect()
+}

@@ -1,0 +1,152 @@
+//! End-to-end tests of the `experiments` runner: the binary is run as a user would run it.
+//! (Registered as a test target of the `experiments` package, so `cargo test --release
+//! --workspace` builds the binary and runs these.)
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_experiments"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runner starts")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The one line a failing command prints.
+fn error_line(o: &Output) -> String {
+    let e = stderr(o);
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "exactly one error line expected, got:\n{e}");
+    lines[0].to_string()
+}
+
+#[test]
+fn unknown_item_lists_the_valid_ids() {
+    let o = run(&["fig99"]);
+    assert!(!o.status.success());
+    let line = error_line(&o);
+    assert!(line.contains("fig99") && line.contains("fig2") && line.contains("kl-toy"), "{line}");
+}
+
+#[test]
+fn pending_item_names_the_issue_that_builds_it() {
+    let o = run(&["fig5"]);
+    assert!(!o.status.success());
+    assert!(error_line(&o).contains("issue #"));
+}
+
+#[test]
+fn an_item_writes_png_csv_meta_and_the_index() {
+    let out = temp_dir("item");
+    let o = run(&["table1", "--out", out.to_str().unwrap(), "--seed", "7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["table1/table1.png", "table1/table1.csv", "table1/meta.yaml", "README.md"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let meta = std::fs::read_to_string(out.join("table1/meta.yaml")).unwrap();
+    assert!(meta.contains("seed: 7") && meta.contains("profile: ci"), "{meta}");
+    let index = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(index.contains("table1/table1.png") && index.contains("experiments table1"));
+    // No staging or temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+#[test]
+fn unknown_yaml_key_is_an_error_naming_the_key_and_file() {
+    let cfg = temp_dir("cfg");
+    std::fs::write(cfg.join("table1.yaml"), "width: 800\nheight: 300\nwidht: 3\n").unwrap();
+    let out = temp_dir("cfg-out");
+    let o = run(&["table1", "--config-dir", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("widht") && e.contains("table1.yaml"), "{e}");
+    assert!(!out.join("table1").exists(), "a failed item leaves no output");
+}
+
+#[test]
+fn set_overrides_must_name_a_real_setting() {
+    let out = temp_dir("set");
+    let o = run(&["table1", "--set", "colour=red", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--set colour"));
+}
+
+#[test]
+fn calculators_print_csv_with_a_header() {
+    let o = run(&["theory", "ode", "--mu", "1", "--sigma", "0.5", "--k0", "0.5", "--t-end", "0.2", "--points", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0], "t,steepness");
+    assert_eq!(lines.len(), 6);
+    assert!(lines[1].starts_with("0,") || lines[1].starts_with("0.0,"), "{}", lines[1]);
+    let last: Vec<f64> = lines[5].split(',').map(|v| v.parse().unwrap()).collect();
+    assert!((last[0] - 0.2).abs() < 1e-12 && last[1] > 0.5, "steepness grows: {last:?}");
+
+    let o = run(&["theory", "kl-toy", "--mu", "3", "--sigma", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with("divergence,m,s,value\n"), "{s}");
+    for d in ["forward,", "reverse,", "js,"] {
+        assert!(s.lines().any(|l| l.starts_with(d)), "{s}");
+    }
+
+    let o = run(&["theory", "field", "--case", "1", "--x", "0.5", "--y", "-0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("r,grad_r_x,grad_r_y,field_x,field_y,d_star\n"));
+
+    let o = run(&["theory", "ot-steepness", "--means", "-8,8", "--sigma", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with("max_steepness,argmax_z,thm3_1_bound\n"), "{s}");
+}
+
+#[test]
+fn calculators_reject_bad_parameters_in_one_line_naming_them() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["theory", "ode", "--mu", "1", "--sigma", "0", "--k0", "1", "--t-end", "1"], "--sigma"),
+        (&["theory", "ode", "--mu", "1", "--sigma", "1", "--k0", "1", "--t-end", "-1"], "--t-end"),
+        (&["theory", "field", "--case", "5", "--x", "0", "--y", "0"], "--case"),
+        (&["theory", "kl-toy", "--mu", "1", "--sigma", "-2"], "--sigma"),
+        (&["theory", "ot-steepness", "--means", "-1,1", "--sigma", "1", "--weights", "0.3,0.3"], "--weights"),
+        (&["theory", "ot-steepness", "--means", "-1,1", "--sigma", "-1"], "--sigma"),
+    ];
+    for (args, flag) in cases {
+        let o = run(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let line = error_line(&o);
+        assert!(line.contains(flag), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn paper_checks_write_a_ledger_with_a_verdict_for_every_claim() {
+    let out = temp_dir("ledger");
+    let claims = concat!(env!("CARGO_MANIFEST_DIR"), "/../paper-checks/claims.yaml");
+    let o = run(&["paper-checks", "--claims", claims, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("ledger.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "id,location,claim,paper_value,recomputed,verdict,note");
+    let n_claims = std::fs::read_to_string(claims).unwrap().lines().filter(|l| l.starts_with("- id:")).count();
+    assert!(n_claims > 20);
+    assert_eq!(csv.lines().count() - 1, n_claims);
+    assert!(std::fs::read_to_string(out.join("LEDGER.md")).unwrap().contains("differs"));
+}
