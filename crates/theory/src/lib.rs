@@ -10,7 +10,9 @@
 //! paper-checks ledger can show the difference instead of hiding it.
 
 pub mod algorithm2;
+pub mod bounds;
 pub mod mixture;
+pub mod transport;
 
 pub use mixture::{Density, Mixture, Mixture1d, UniformBox};
 
