@@ -9,8 +9,12 @@
 //! re-derivation differ, both are provided (`*_as_printed` next to the corrected one), so the
 //! paper-checks ledger can show the difference instead of hiding it.
 
+pub mod collapse;
+pub mod field;
 pub mod mixture;
 
+pub use collapse::LocallyLinearDiscriminator;
+pub use field::{field_value, FieldRow, FieldValue, Grid2d, Table2Case};
 pub use mixture::{Density, Mixture, Mixture1d, UniformBox};
 
 /// Errors of the theory crate: an invalid parameter (named) or a numerical failure.
