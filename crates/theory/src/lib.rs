@@ -11,9 +11,13 @@
 
 pub mod algorithm2;
 pub mod bounds;
+pub mod collapse;
+pub mod field;
 pub mod mixture;
 pub mod transport;
 
+pub use collapse::LocallyLinearDiscriminator;
+pub use field::{field_value, FieldRow, FieldValue, Grid2d, Table2Case};
 pub use mixture::{Density, Mixture, Mixture1d, UniformBox};
 
 /// Errors of the theory crate: an invalid parameter (named) or a numerical failure.
