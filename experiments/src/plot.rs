@@ -239,6 +239,9 @@ pub struct Quiver<'a> {
     pub x_range: (f64, f64),
     pub y_range: (f64, f64),
     pub markers: Vec<(f64, f64)>,
+    /// Longest arrow drawn, in data units; longer arrows are drawn at this length in orange so
+    /// that a few huge vectors do not hide the rest (the CSV keeps the true values).
+    pub clip: Option<f64>,
 }
 
 impl Quiver<'_> {
@@ -275,9 +278,18 @@ impl Quiver<'_> {
         }
         let arrow_color = if self.background.is_some() { WHITE } else { RGBColor(20, 20, 20) };
         for &(x, y, u, v) in self.arrows {
-            let (dx, dy) = (u * self.scale, v * self.scale);
+            let (mut dx, mut dy) = (u * self.scale, v * self.scale);
             if !(dx.is_finite() && dy.is_finite()) {
                 continue;
+            }
+            let mut colour = arrow_color;
+            if let Some(c) = self.clip {
+                let l = dx.hypot(dy);
+                if l > c {
+                    dx *= c / l;
+                    dy *= c / l;
+                    colour = RGBColor(255, 140, 0);
+                }
             }
             let (ex, ey) = (x + dx, y + dy);
             let len = (dx * dx + dy * dy).sqrt();
@@ -294,11 +306,16 @@ impl Quiver<'_> {
                 }
             }
             chart
-                .draw_series(paths.into_iter().map(|p| PathElement::new(p, arrow_color.stroke_width(1))))
+                .draw_series(paths.into_iter().map(|p| PathElement::new(p, colour.stroke_width(1))))
                 .map_err(err)?;
         }
         chart
-            .draw_series(self.markers.iter().map(|&p| Cross::new(p, 5, RED.stroke_width(2))))
+            .draw_series(
+                self.markers
+                    .iter()
+                    .filter(|p| (self.x_range.0..=self.x_range.1).contains(&p.0) && (self.y_range.0..=self.y_range.1).contains(&p.1))
+                    .map(|&p| Cross::new(p, 5, RED.stroke_width(2))),
+            )
             .map_err(err)?;
         if let Some((_, _, (lo, hi), label)) = &self.background {
             colour_bar(&bar_area, *lo, *hi, label)?;

@@ -4,12 +4,12 @@
 
 use anyhow::Result;
 use serde::Deserialize;
-use theory::collapse::{overshoot_fraction_exact_2d, LocallyLinearDiscriminator};
+use theory::collapse::{field_norm, overshoot_fraction_exact_2d, LocallyLinearDiscriminator};
 use theory::field::Grid2d;
 
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
-use crate::plot::Quiver;
+use crate::plot::{color, Chart, Quiver, Series};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,14 +30,27 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
     let d = LocallyLinearDiscriminator::new(vec![vec![a, a], vec![a, -a], vec![-a, a], vec![-a, -a]], sigma)?;
     let h = s.half_width;
     let z = s.zoom_half_width;
+    // Drawn lengths: arrows of true length 1/(4 sigma - r) >= 1/(4 sigma) would cross the whole
+    // panel, so the full view is autoscaled (median arrow = one grid spacing) and the zoom draws
+    // them at `zoom_scale` times that, as the paper's right panel does. The true-length statement
+    // (does a step of size s cross the centre?) is measured separately below.
+    let spacing = 2.0 * h / (s.arrows - 1) as f64;
+    let median_norm = {
+        let rows = d.field_grid(&Grid2d::new((-h, h), (-h, h), s.arrows, s.arrows)?)?;
+        let mut n: Vec<f64> = rows.iter().map(|r| r.field_x.hypot(r.field_y)).collect();
+        n.sort_by(f64::total_cmp);
+        n.get(n.len() / 2).copied().unwrap_or(1.0)
+    };
+    let base = spacing / median_norm;
     let views = [
-        ("full", (-h, h), (-h, h), 1.0),
-        ("zoom", (-a - z, -a + z), (-a - z, -a + z), s.zoom_scale),
+        ("full", (-h, h), (-h, h), base),
+        ("zoom", (-a - z, -a + z), (-a - z, -a + z), base * s.zoom_scale),
     ];
     let mut panels = Vec::new();
     let (mut c_view, mut c_x, mut c_y, mut c_fx, mut c_fy, mut c_d, mut c_scale) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for (view, xr, yr, scale) in views {
         let rows = d.field_grid(&Grid2d::new(xr, yr, s.arrows, s.arrows)?)?;
+        let bg = d.field_grid(&Grid2d::new(xr, yr, 161, 161)?)?;
         for r in &rows {
             c_view.push(view.to_string());
             c_x.push(r.x);
@@ -47,7 +60,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             c_d.push(r.d_star);
             c_scale.push(scale);
         }
-        panels.push((view, xr, yr, scale, rows));
+        panels.push((view, xr, yr, scale, rows, bg));
     }
     // Arrows that cross the mode centre, on a fine grid and in closed form, at both scales.
     let fine = Grid2d::new((-h, h), (-h, h), s.overshoot_grid, s.overshoot_grid)?;
@@ -62,29 +75,49 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         o_exact.push(overshoot_fraction_exact_2d(sigma, scale)?);
         o_n.push(st.in_balls as i64);
     }
+    // The radial profile: a step s * grad d/d from distance r crosses the centre iff
+    // s / (4 sigma - r) > r.
+    let rs = super::linspace(1e-3 * sigma, 4.0 * sigma * (1.0 - 1e-3), 400);
+    let mut profile = Chart::new(
+        "A particle step of size s crosses the mode centre where s ||grad d/d|| exceeds r",
+        "distance r to the mode centre",
+        "length of the step",
+    );
+    profile.log_y = true;
+    for (i, step) in [1.0, s.zoom_scale, 0.01, 0.001].into_iter().enumerate() {
+        profile.series.push(Series::line(
+            format!("s = {step}: s / (4 sigma - r)"),
+            rs.iter().map(|&r| Ok((r, step * field_norm(sigma, r)?))).collect::<Result<Vec<_>>>()?,
+            color(i),
+        ));
+    }
+    profile.series.push(Series::dashed("r (distance to the centre)", rs.iter().map(|&r| (r, r)).collect(), color(7)));
     out.png(
         "fig13.png",
-        "grad d/d under Assumption 4.1 (4 modes at (+-1,+-1), variance 0.0125): left unscaled, right zoomed \
-         around (-1,-1) with vectors at 1/10; arrows drawn at their true length times the panel's scale; \
-         d = 0 (field undefined) outside the balls of radius 4 sigma",
-        (1500, 760),
+        "grad d/d under Assumption 4.1 (4 modes at (+-1,+-1), variance 0.0125): top left autoscaled, top right \
+         zoomed around (-1,-1) with arrows at 1/10 of that scale; d = 0 (field undefined) outside the balls of \
+         radius 4 sigma. Bottom: true step lengths against the distance to the centre (all steps with s >= 4 sigma^2 cross it)",
+        (1500, 1240),
         |area| {
-            let cells = area.split_evenly((1, 2));
-            for (cell, (view, xr, yr, scale, rows)) in cells.iter().zip(&panels) {
+            let (top, bottom) = area.split_vertically(720);
+            let cells = top.split_evenly((1, 2));
+            for (cell, (view, xr, yr, scale, rows, bgrows)) in cells.iter().zip(&panels) {
                 let quiv: Vec<(f64, f64, f64, f64)> = rows.iter().map(|r| (r.x, r.y, r.field_x, r.field_y)).collect();
-                let bg: Vec<(f64, f64, f64)> = rows.iter().map(|r| (r.x, r.y, r.d_star)).collect();
-                let w = (xr.1 - xr.0) / (s.arrows - 1) as f64;
+                let bg: Vec<(f64, f64, f64)> = bgrows.iter().map(|r| (r.x, r.y, r.d_star)).collect();
+                let w = (xr.1 - xr.0) / 160.0;
                 Quiver {
-                    title: format!("{view}: vectors x{scale}"),
+                    title: format!("{view}: arrows drawn at x{scale:.4} of their length"),
                     arrows: &quiv,
                     scale: *scale,
                     background: Some((&bg, w, (0.0, 0.5), "d".into())),
                     x_range: *xr,
                     y_range: *yr,
                     markers: vec![(a, a), (a, -a), (-a, a), (-a, -a)],
+                    clip: None,
                 }
                 .draw(cell)?;
             }
+            profile.draw(&bottom)?;
             Ok(())
         },
     )?;
@@ -114,7 +147,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
     out.markdown(format!(
         "Arrows that pass through the mode centre (the paper: \"some vectors still pass through the centres\"): \
          {:.1}% at scale 1 and {:.1}% at scale {} (grid of {}^2; closed form {:.1}% and {:.1}%). With 4 sigma = {:.3}, \
-         every arrow of length 1/(4 sigma - r) overshoots once the scale exceeds 4 sigma^2 = {:.4}.",
+         every step s grad d/d crosses the centre once s exceeds 4 sigma^2 = {:.4}.",
         100.0 * o_grid[0],
         100.0 * o_grid[1],
         s.zoom_scale,

@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
 
     out.png(
         "fig2.png",
-        "The field grad d*/d* (arrows, lengths to scale within a panel) over d* (colour) for Table 2's \
+        "The field grad d*/d* (arrows, lengths to scale within a panel; orange arrows clipped at 1.5 grid spacings) over d* (colour) for Table 2's \
          cases 1-4 (rows); left: full view, right: zoom around the bottom-left mode",
         (1500, 2400),
         |area| {
@@ -94,12 +94,13 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             for (cell, (case, view, xr, yr, arrows, bg)) in rows.iter().zip(&panels) {
                 let quiv: Vec<(f64, f64, f64, f64)> = arrows.iter().map(|r| (r.x, r.y, r.field_x, r.field_y)).collect();
                 let cells: Vec<(f64, f64, f64)> = bg.iter().map(|r| (r.x, r.y, r.d_star)).collect();
-                // Autoscale: the 95th-percentile arrow spans one grid spacing (matplotlib-like).
+                // Lengths to scale within a panel: the 90th-percentile arrow spans one grid
+                // spacing; the few longer than 1.5 spacings are clipped and drawn in orange.
                 let mut norms: Vec<f64> = quiv.iter().map(|a| a.2.hypot(a.3)).filter(|v| v.is_finite()).collect();
                 norms.sort_by(f64::total_cmp);
-                let p95 = norms.get(norms.len() * 95 / 100).copied().unwrap_or(1.0).max(1e-300);
+                let p90 = norms.get(norms.len() * 90 / 100).copied().unwrap_or(1.0).max(1e-300);
                 let spacing = (xr.1 - xr.0) / (s.arrows - 1) as f64;
-                let scale = spacing / p95;
+                let scale = spacing / p90;
                 let (dmin, dmax) = cells.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| (a.min(c.2), b.max(c.2)));
                 let cell_w = (xr.1 - xr.0) / (s.background - 1) as f64;
                 let modes: Vec<(f64, f64)> = {
@@ -114,6 +115,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
                     x_range: *xr,
                     y_range: *yr,
                     markers: modes,
+                    clip: Some(1.5 * spacing),
                 }
                 .draw(cell)?;
             }
