@@ -1017,3 +1017,43 @@ mod tests {
         );
     }
 }
+
+/// Largest relative difference `|f_cf - f| / |f|` between a closed form's field and the generic
+/// Theorem C.1 field of a Table 2 case over the points of `grid` where both are defined (Fig. 2,
+/// Table 2, and the paper-checks ledger). Where the field vanishes by symmetry (the origin, the
+/// axes) both sides are rounding noise, so |f| is floored at 1e-9 of the grid's largest |f|.
+pub fn closed_form_discrepancy(
+    case: Table2Case,
+    cf: &RatioClosedForm,
+    grid: &Grid2d,
+) -> Result<f64, TheoryError> {
+    let mut pairs = Vec::new();
+    for p in grid.points() {
+        if let (Some(g), Some(f)) = (case.field_value(p)?, cf.field(p)) {
+            pairs.push(([g.field[0], g.field[1]], f));
+        }
+    }
+    let largest = pairs.iter().map(|(g, _)| g[0].hypot(g[1])).fold(0.0, f64::max);
+    let floor = 1e-9 * largest;
+    Ok(pairs
+        .iter()
+        .map(|(g, f)| (f[0] - g[0]).hypot(f[1] - g[1]) / g[0].hypot(g[1]).max(floor).max(f64::MIN_POSITIVE))
+        .fold(0.0, f64::max))
+}
+
+#[cfg(test)]
+mod discrepancy_tests {
+    use super::*;
+
+    #[test]
+    fn discrepancy_is_rounding_for_c1_and_about_one_for_printed_c4() {
+        // 61 points per axis put grid points on the axes, where the field vanishes by symmetry.
+        let grid = Grid2d::new((-2.0, 2.0), (-2.0, 2.0), 61, 61).unwrap();
+        let c1 = closed_form_discrepancy(Table2Case::Case1, &prop_c1(), &grid).unwrap();
+        assert!(c1 < 1e-9, "{c1}");
+        let g4 = Grid2d::new((-5.0, 5.0), (-5.0, 5.0), 21, 21).unwrap();
+        let printed = closed_form_discrepancy(Table2Case::Case4, &prop_c4_as_printed(), &g4).unwrap();
+        let fixed = closed_form_discrepancy(Table2Case::Case4, &prop_c4(), &g4).unwrap();
+        assert!(printed > 0.5 && fixed < 1e-9, "{printed} {fixed}");
+    }
+}

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use serde::Deserialize;
-use theory::field::{Grid2d, Table2Case};
+use theory::field::{closed_form_discrepancy, Grid2d, Table2Case};
 
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
@@ -19,18 +19,6 @@ struct Settings {
     half_width_case4: f64,
     zoom_half_width: f64,
     comparison_points: usize,
-}
-
-/// Largest relative difference between two fields over the points where both are defined.
-fn max_rel_diff(pairs: &[([f64; 2], [f64; 2])]) -> f64 {
-    pairs
-        .iter()
-        .map(|(a, b)| {
-            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-            let n = (b[0] * b[0] + b[1] * b[1]).sqrt().max(1e-300);
-            d / n
-        })
-        .fold(0.0, f64::max)
 }
 
 pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
@@ -63,23 +51,12 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         // Closed forms against the generic computation on a fine grid of the full view.
         let grid = Grid2d::new((-h, h), (-h, h), s.comparison_points, s.comparison_points)?;
         let (printed, corrected) = (case.closed_form_as_printed(), case.closed_form());
-        let (mut pp, mut pc) = (vec![], vec![]);
-        for p in grid.points() {
-            let Some(g) = case.field_value(p)? else { continue };
-            let gen = [g.field[0], g.field[1]];
-            if let Some(f) = printed.field(p) {
-                pp.push((f, gen));
-            }
-            if let Some(f) = corrected.field(p) {
-                pc.push((f, gen));
-            }
-        }
         t_case.push(case.index() as i64);
         t_desc.push(case.description().to_string());
         t_cf_printed.push(printed.label.to_string());
         t_cf.push(corrected.label.to_string());
-        t_printed.push(max_rel_diff(&pp));
-        t_corrected.push(max_rel_diff(&pc));
+        t_printed.push(closed_form_discrepancy(case, &printed, &grid)?);
+        t_corrected.push(closed_form_discrepancy(case, &corrected, &grid)?);
         pb.inc(1);
     }
     pb.finish_and_clear();
