@@ -10,6 +10,9 @@
 //! paper-checks ledger can show the difference instead of hiding it.
 
 pub mod mixture;
+pub mod recurrence;
+pub mod steepness_ode;
+pub mod suboptimal;
 
 pub use mixture::{Density, Mixture, Mixture1d, UniformBox};
 
