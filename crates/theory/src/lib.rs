@@ -15,6 +15,9 @@ pub mod collapse;
 pub mod field;
 pub mod mixture;
 pub mod transport;
+pub mod recurrence;
+pub mod steepness_ode;
+pub mod suboptimal;
 
 pub use collapse::LocallyLinearDiscriminator;
 pub use field::{field_value, FieldRow, FieldValue, Grid2d, Table2Case};
