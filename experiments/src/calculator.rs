@@ -5,7 +5,10 @@
 use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use std::io::Write;
-use theory::TheoryError;
+use theory::bounds;
+use theory::steepness_ode::SteepnessOde;
+use theory::transport::TransportMap;
+use theory::{Mixture1d, Table2Case, TheoryError};
 
 #[derive(Subcommand)]
 pub enum TheoryCmd {
@@ -62,7 +65,14 @@ pub enum TheoryCmd {
 /// Turns a theory error into one line naming the command-line flag.
 fn flag_error(e: TheoryError) -> anyhow::Error {
     match e {
-        TheoryError::InvalidParameter { name, reason } => anyhow!("--{}: {reason}", name.replace('_', "-")),
+        TheoryError::InvalidParameter { name, reason } => {
+            let flag = match name {
+                "n_out" => "points",
+                "modes_sorted" | "modes" => "means",
+                other => other,
+            };
+            anyhow!("--{}: {reason}", flag.replace('_', "-"))
+        }
         other => anyhow!("{other}"),
     }
 }
@@ -81,11 +91,57 @@ fn emit(lines: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Shortest representation that round-trips.
+fn num(v: f64) -> String {
+    format!("{v}")
+}
+
 pub fn run(cmd: TheoryCmd) -> Result<()> {
     match cmd {
-        TheoryCmd::Ode { .. } | TheoryCmd::KlToy { .. } | TheoryCmd::Field { .. } | TheoryCmd::OtSteepness { .. } => {
-            let _ = flag_error;
-            emit(&[])
+        TheoryCmd::Ode { mu, sigma, k0, t_end, g3, points } => {
+            let ode = SteepnessOde::new(mu, sigma).and_then(|o| o.with_g3(g3)).map_err(flag_error)?;
+            let sol = ode.integrate(k0, t_end, points).map_err(flag_error)?;
+            let mut lines = vec!["t,steepness".to_string()];
+            lines.extend(sol.t.iter().zip(&sol.k).map(|(t, k)| format!("{},{}", num(*t), num(*k))));
+            emit(&lines)?;
+            if let Some(stop) = sol.stopped {
+                eprintln!("note: integration stopped at t = {} (k = {}): {}", stop.t, stop.k, stop.reason);
+            }
+            Ok(())
+        }
+        TheoryCmd::KlToy { mu, sigma } => {
+            let _ = (mu, sigma);
+            anyhow::bail!("TEMP")
+        }
+        TheoryCmd::Field { case, x, y } => {
+            let case = usize::try_from(case)
+                .map_err(|_| TheoryError::invalid("case", format!("Table 2 has cases 1 to 4, got {case}")))
+                .and_then(Table2Case::from_index)
+                .map_err(flag_error)?;
+            let v = case
+                .field_value([x, y])
+                .map_err(flag_error)?
+                .ok_or_else(|| anyhow!("--x/--y: the field is undefined at ({x}, {y}) because p_data = 0 there"))?;
+            emit(&[
+                "r,grad_r_x,grad_r_y,field_x,field_y,d_star".to_string(),
+                format!("{},{},{},{},{},{}", num(v.r), num(v.grad_r[0]), num(v.grad_r[1]), num(v.field[0]), num(v.field[1]), num(v.d_star)),
+            ])
+        }
+        TheoryCmd::OtSteepness { means, sigma, weights } => {
+            let mix = Mixture1d::new(means.clone(), sigma, weights.clone()).map_err(flag_error)?;
+            let m = TransportMap::new(mix).max_steepness().map_err(flag_error)?;
+            // Theorem 3.1 covers equal weights, sorted modes at least 6 sigma apart.
+            let mut sorted = means.clone();
+            sorted.sort_by(f64::total_cmp);
+            let equal = weights.as_ref().is_none_or(|w| w.iter().all(|v| (v - w[0]).abs() < 1e-12));
+            let bound = if equal { bounds::thm3_1_bound(&sorted, sigma).ok() } else { None };
+            if bound.is_none() {
+                eprintln!("note: Theorem 3.1 does not apply (it needs N >= 2 equal-weight modes at least 6 sigma apart); thm3_1_bound is NA");
+            }
+            emit(&[
+                "max_steepness,argmax_z,thm3_1_bound".to_string(),
+                format!("{},{},{}", num(m.value), num(m.argmax_z), bound.map_or("NA".to_string(), num)),
+            ])
         }
     }
 }
