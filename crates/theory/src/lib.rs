@@ -9,7 +9,9 @@
 //! re-derivation differ, both are provided (`*_as_printed` next to the corrected one), so the
 //! paper-checks ledger can show the difference instead of hiding it.
 
+pub mod kl_toy;
 pub mod mixture;
+pub mod particle;
 
 pub use mixture::{Density, Mixture, Mixture1d, UniformBox};
 
