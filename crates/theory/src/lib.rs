@@ -13,11 +13,13 @@ pub mod algorithm2;
 pub mod bounds;
 pub mod collapse;
 pub mod field;
+pub mod kl_toy;
 pub mod mixture;
-pub mod transport;
+pub mod particle;
 pub mod recurrence;
 pub mod steepness_ode;
 pub mod suboptimal;
+pub mod transport;
 
 pub use collapse::LocallyLinearDiscriminator;
 pub use field::{field_value, FieldRow, FieldValue, Grid2d, Table2Case};
