@@ -6,6 +6,7 @@ use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use std::io::Write;
 use theory::bounds;
+use theory::kl_toy;
 use theory::steepness_ode::SteepnessOde;
 use theory::transport::TransportMap;
 use theory::{Mixture1d, Table2Case, TheoryError};
@@ -110,8 +111,14 @@ pub fn run(cmd: TheoryCmd) -> Result<()> {
             Ok(())
         }
         TheoryCmd::KlToy { mu, sigma } => {
-            let _ = (mu, sigma);
-            anyhow::bail!("TEMP")
+            let rows = [
+                ("forward", kl_toy::forward_kl_optimum_closed_form(mu, sigma).map_err(flag_error)?),
+                ("reverse", kl_toy::reverse_kl_optimum(mu, sigma).map_err(flag_error)?),
+                ("js", kl_toy::js_optimum(mu, sigma).map_err(flag_error)?),
+            ];
+            let mut lines = vec!["divergence,m,s,value".to_string()];
+            lines.extend(rows.iter().map(|(d, o)| format!("{d},{},{},{}", num(o.m), num(o.s), num(o.value))));
+            emit(&lines)
         }
         TheoryCmd::Field { case, x, y } => {
             let case = usize::try_from(case)

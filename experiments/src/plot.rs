@@ -173,7 +173,7 @@ impl Chart {
                 .draw_series(std::iter::once(PathElement::new(vec![(*x, yr.0), (*x, yr.1)], BLACK.stroke_width(2))))
                 .map_err(err)?;
             chart
-                .draw_series(std::iter::once(Text::new(label.clone(), (*x, yr.1), font(12))))
+                .draw_series(std::iter::once(Text::new(label.clone(), (*x + 0.01 * (xr.1 - xr.0), yr.1), font(12))))
                 .map_err(err)?;
         }
         let mut any_label = false;

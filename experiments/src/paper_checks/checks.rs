@@ -43,6 +43,10 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         "propd1_cos" => propd1_cos(a),
         "propd1_small_r" => propd1_small_r(a),
         "propd2_step" => propd2_step(a),
+        "corollary_c1" => corollary_c1(a),
+        "forward_kl_optimum" => forward_kl_optimum(a),
+        "reverse_kl_limit" => reverse_kl_limit(a),
+        "gan_value_identities" => gan_value_identities(a),
         _ => bail!("unknown check `{check}`; it must be one of the names matched in experiments/src/paper_checks/checks.rs"),
     }
 }
@@ -506,5 +510,80 @@ fn propd2_step(a: &Args) -> Result<Outcome> {
         ((printed - k) / (direct - k) - 1.0).abs() < 1e-4,
         format!("increment: direct {:.4e}, printed {:.4e}", direct - k, printed - k),
         "same missing factor k_t as Theorem C.5 (f = 1 reduces to C.5, not to Theorem 3.3 as the text says)",
+    ))
+}
+
+/// Corollary C.1: the particle loss's parameter gradient against s (as printed) times the NS
+/// loss's parameter gradient, both by the chain rule, on a small generator and discriminator.
+fn corollary_c1(a: &Args) -> Result<Outcome> {
+    use theory::particle::{ns_loss_grad, particle_loss_grad, AffineGenerator, QuadraticLogitDiscriminator};
+    let s = a.f64("s")?;
+    let gen = AffineGenerator { dim: 2 };
+    let theta = vec![1.1, -0.3, 0.2, 0.9, 0.05, -0.1];
+    let zs = vec![vec![0.3, -1.2], vec![-0.7, 0.4], vec![1.5, 0.2], vec![-0.1, -0.6]];
+    let disc = QuadraticLogitDiscriminator { a: vec![0.4, -0.8], b: 0.2, c: -0.3 };
+    let particle = particle_loss_grad(&gen, &theta, &zs, s, &disc)?;
+    let ns = ns_loss_grad(&gen, &theta, &zs, &disc)?;
+    let ratios: Vec<f64> = particle.iter().zip(&ns).filter(|(_, n)| n.abs() > 1e-9).map(|(p, n)| p / (s * n)).collect();
+    let (lo, hi) = ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| (l.min(*r), h.max(*r)));
+    Ok(Outcome::holds_if(
+        (lo - 1.0).abs() < 1e-6 && (hi - 1.0).abs() < 1e-6,
+        format!("grad(particle loss) / (s grad(NS loss)) = {} .. {}", fmt(lo), fmt(hi)),
+        "the proof's first line has 2/m and the second drops the 2: the update direction is the same, the factor is 2s",
+    ))
+}
+
+/// Seed 001 section 16.7.1: the forward-KL optimum m* = 0, s*^2 = mu^2 + sigma^2, against a
+/// numerical minimisation of the quadrature KL.
+fn forward_kl_optimum(a: &Args) -> Result<Outcome> {
+    use theory::kl_toy;
+    let (mu, sigma) = (a.f64("mu")?, a.f64("sigma")?);
+    let n = kl_toy::forward_kl_optimum_numerical(mu, sigma)?;
+    let s_closed = (mu * mu + sigma * sigma).sqrt();
+    Ok(Outcome::holds_if(
+        n.m.abs() < 1e-3 * s_closed && (n.s / s_closed - 1.0).abs() < 1e-3,
+        format!("numerical m = {:.2e}, s = {} (closed form s = {})", n.m, fmt(n.s), fmt(s_closed)),
+        "",
+    ))
+}
+
+/// Seed 001 section 16.7.2: for large separation the reverse-KL optimum locks onto one mode
+/// (m* ~ mu, s* ~ sigma).
+fn reverse_kl_limit(a: &Args) -> Result<Outcome> {
+    use theory::kl_toy::{self, ToyObjective};
+    let mut cells = Vec::new();
+    let mut ok = true;
+    for ratio in [3.0, 5.0, 10.0] {
+        let (em, es) = kl_toy::reverse_kl_mode_lock_error(ratio, 1.0)?;
+        ok &= em < 0.01 && es < 0.05;
+        cells.push(format!("mu/sigma = {ratio}: |m/mu - 1| = {em:.1e}, |s/sigma - 1| = {es:.1e}"));
+    }
+    let split = kl_toy::bifurcation_ratio_global(ToyObjective::ReverseKl, a.f64("lo")?, a.f64("hi")?, 1e-3)?;
+    let js_split = kl_toy::bifurcation_ratio_global(ToyObjective::Js, a.f64("lo")?, a.f64("hi")?, 1e-3)?;
+    Ok(Outcome::holds_if(
+        ok,
+        cells.join("; "),
+        format!(
+            "below mu/sigma = {split:.3} the reverse-KL optimum is m = 0 (covers both modes); it jumps to one mode there (JS jumps at {js_split:.3})"
+        ),
+    ))
+}
+
+/// Seed 001 section 2: V(G, D*) = -log 4 + 2 JS and L_NS(D*) = E_q log(1 + q/p), each side from
+/// its own definition by quadrature, for a pair of mixtures.
+fn gan_value_identities(_a: &Args) -> Result<Outcome> {
+    use theory::kl_toy;
+    let p = Mixture1d::new(vec![-2.0, 0.5, 3.0], 0.7, Some(vec![0.2, 0.5, 0.3]))?;
+    let q = Mixture1d::new(vec![-1.0, 2.0], 1.3, Some(vec![0.6, 0.4]))?;
+    let v = kl_toy::value_at_optimal_discriminator(&p, &q);
+    let js = kl_toy::js(&p, &q);
+    let ns = kl_toy::ns_loss_at_optimal_discriminator(&p, &q);
+    let ns_form = kl_toy::ns_loss_ratio_form(&p, &q);
+    let e1 = (v - (-(4f64.ln()) + 2.0 * js)).abs();
+    let e2 = (ns - ns_form).abs();
+    Ok(Outcome::holds_if(
+        e1 < 1e-9 && e2 < 1e-9,
+        format!("V = {}, -log 4 + 2 JS = {}; L_NS = {}, E_q log(1 + q/p) = {}", fmt(v), fmt(-(4f64.ln()) + 2.0 * js), fmt(ns), fmt(ns_form)),
+        "",
     ))
 }
