@@ -229,13 +229,21 @@ pub fn viridis(t: f64) -> RGBColor {
     ViridisRGB::get_color(t.clamp(0.0, 1.0))
 }
 
-/// A vector field panel: arrows `(x, y, u, v)` drawn at `scale` over an optional background
-/// scalar field (cells `(x, y, value)` on a regular grid with spacing `cell`), with a colour bar.
+/// A scalar field drawn under a [`Quiver`]: cells `(x, y, value)` on a regular grid with spacing
+/// `cell`, coloured over `range`, with a colour bar titled `label`.
+pub struct Background<'a> {
+    pub cells: &'a [(f64, f64, f64)],
+    pub cell: f64,
+    pub range: (f64, f64),
+    pub label: String,
+}
+
+/// A vector field panel: arrows `(x, y, u, v)` drawn at `scale` over an optional background.
 pub struct Quiver<'a> {
     pub title: String,
     pub arrows: &'a [(f64, f64, f64, f64)],
     pub scale: f64,
-    pub background: Option<(&'a [(f64, f64, f64)], f64, (f64, f64), String)>,
+    pub background: Option<Background<'a>>,
     pub x_range: (f64, f64),
     pub y_range: (f64, f64),
     pub markers: Vec<(f64, f64)>,
@@ -267,7 +275,7 @@ impl Quiver<'_> {
             .y_label_formatter(&|v| format_tick(*v))
             .draw()
             .map_err(err)?;
-        if let Some((cells, cell, (lo, hi), _)) = &self.background {
+        if let Some(Background { cells, cell, range: (lo, hi), .. }) = &self.background {
             let h = cell / 2.0;
             chart
                 .draw_series(cells.iter().map(|&(x, y, v)| {
@@ -317,7 +325,7 @@ impl Quiver<'_> {
                     .map(|&p| Cross::new(p, 5, RED.stroke_width(2))),
             )
             .map_err(err)?;
-        if let Some((_, _, (lo, hi), label)) = &self.background {
+        if let Some(Background { range: (lo, hi), label, .. }) = &self.background {
             colour_bar(&bar_area, *lo, *hi, label)?;
         }
         Ok(())

@@ -241,7 +241,7 @@ pub struct UniformBox {
 
 impl UniformBox {
     pub fn new(lo: Vec<f64>, hi: Vec<f64>) -> Result<Self, TheoryError> {
-        if lo.len() != hi.len() || lo.is_empty() || lo.iter().zip(&hi).any(|(a, b)| !(a < b)) {
+        if lo.len() != hi.len() || lo.is_empty() || lo.iter().zip(&hi).any(|(a, b)| a.partial_cmp(b) != Some(std::cmp::Ordering::Less)) {
             return Err(TheoryError::invalid("box", "need lo < hi in every coordinate"));
         }
         Ok(Self { lo, hi })

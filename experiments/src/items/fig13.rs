@@ -9,7 +9,7 @@ use theory::field::Grid2d;
 
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
-use crate::plot::{color, Chart, Quiver, Series};
+use crate::plot::{color, Background, Chart, Quiver, Series};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
                     title: format!("{view}: arrows drawn at x{scale:.4} of their length"),
                     arrows: &quiv,
                     scale: *scale,
-                    background: Some((&bg, w, (0.0, 0.5), "d".into())),
+                    background: Some(Background { cells: &bg, cell: w, range: (0.0, 0.5), label: "d".into() }),
                     x_range: *xr,
                     y_range: *yr,
                     markers: vec![(a, a), (a, -a), (-a, a), (-a, -a)],

@@ -8,7 +8,7 @@ use theory::field::{closed_form_discrepancy, Grid2d, Table2Case};
 
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
-use crate::plot::Quiver;
+use crate::plot::{Background, Quiver};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
                     title: format!("case {} ({view}): arrows x{:.3}", case.index(), scale),
                     arrows: &quiv,
                     scale,
-                    background: Some((&cells, cell_w, (dmin, dmax), "d*".into())),
+                    background: Some(Background { cells: &cells, cell: cell_w, range: (dmin, dmax), label: "d*".into() }),
                     x_range: *xr,
                     y_range: *yr,
                     markers: modes,

@@ -71,14 +71,6 @@ pub struct Args<'a> {
 }
 
 impl Args<'_> {
-    /// The paper's value as a number (for claims that print one).
-    pub fn paper_f64(&self) -> Result<f64> {
-        self.paper
-            .trim()
-            .trim_start_matches('~')
-            .parse()
-            .map_err(|_| anyhow!("claim {}: paper_value {:?} is not a number", self.claim, self.paper))
-    }
     pub fn f64(&self, key: &str) -> Result<f64> {
         self.map
             .get(key)
