@@ -53,12 +53,12 @@ pub enum TheoryCmd {
     /// bound. Prints max_steepness,argmax_z,thm3_1_bound.
     OtSteepness {
         /// Mode centres, comma separated.
-        #[arg(long, value_delimiter = ',', allow_negative_numbers = true, required = true)]
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true, required = true)]
         means: Vec<f64>,
         #[arg(long, allow_negative_numbers = true)]
         sigma: f64,
         /// Mixing weights, comma separated, summing to 1 (equal weights by default).
-        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
         weights: Option<Vec<f64>>,
     },
 }
@@ -94,7 +94,8 @@ fn emit(lines: &[String]) -> Result<()> {
 
 /// Shortest representation that round-trips.
 fn num(v: f64) -> String {
-    format!("{v}")
+    // -0 prints as 0.
+    format!("{}", if v == 0.0 { 0.0 } else { v })
 }
 
 pub fn run(cmd: TheoryCmd) -> Result<()> {

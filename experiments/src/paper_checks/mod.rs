@@ -162,7 +162,7 @@ pub fn run(claims_path: &Path, out: &Path) -> Result<()> {
     if count(Verdict::Differs) > 0 {
         writeln!(md, "## Where the paper and the recomputation differ\n")?;
         for (c, o) in rows.iter().filter(|r| r.1.verdict == Verdict::Differs) {
-            writeln!(md, "- **{}** ({}): paper `{}`, recomputed `{}`. {}", c.id, esc(&c.location), esc(&c.paper_value), esc(&o.recomputed), esc(&o.note))?;
+            writeln!(md, "- **{}** ({}): paper `{}`, recomputed `{}`. {}", c.id, one_line(&c.location), one_line(&c.paper_value), one_line(&o.recomputed), one_line(&o.note))?;
         }
         writeln!(md)?;
     }
@@ -201,7 +201,8 @@ mod tests {
     #[test]
     fn printed_precision_is_respected() {
         assert!(matches_printed("8.9", 8.944));
-        assert!(!matches_printed("8.9", 8.96));
+        assert!(!matches_printed("8.9", 9.05));
+        assert!(!matches_printed("8.9", 8.84));
         assert!(matches_printed("1877", 1877.2));
         assert!(!matches_printed("1877", 1878.0));
         assert!(matches_printed("4391", 4391.7), "truncation");
