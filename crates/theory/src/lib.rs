@@ -34,6 +34,15 @@ pub enum TheoryError {
     Numerical(String),
 }
 
+/// `Ok` when `v` is finite and > 0, else an error naming the parameter.
+pub(crate) fn positive(name: &'static str, v: f64) -> Result<(), TheoryError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(TheoryError::invalid(name, format!("must be finite and > 0, got {v}")))
+    }
+}
+
 impl TheoryError {
     pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidParameter {

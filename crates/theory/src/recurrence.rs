@@ -25,16 +25,7 @@
 use crate::mixture::{Density, Mixture};
 use crate::TheoryError;
 
-fn positive(name: &'static str, v: f64) -> Result<(), TheoryError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(TheoryError::invalid(
-            name,
-            format!("must be finite and > 0, got {v}"),
-        ))
-    }
-}
+use crate::positive;
 
 pub(crate) fn check_step_args(
     k_t: f64,

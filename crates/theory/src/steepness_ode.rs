@@ -53,16 +53,7 @@ pub const K_MAX: f64 = 1e12;
 /// Lower guard: with g3 < -k the ODE drives k to 0 in finite time, where the RHS is singular.
 pub const K_MIN: f64 = 1e-12;
 
-fn positive(name: &'static str, v: f64) -> Result<(), TheoryError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(TheoryError::invalid(
-            name,
-            format!("must be finite and > 0, got {v}"),
-        ))
-    }
-}
+use crate::positive;
 
 fn finite(name: &'static str, v: f64) -> Result<(), TheoryError> {
     if v.is_finite() {
