@@ -105,9 +105,9 @@ fn synthetic(n: usize, d: usize, seed: u64, scale: f64, shift: f64) -> Vec<f64> 
     let mut x = Vec::with_capacity(n * d);
     for _ in 0..n {
         let s: [f64; 2] = [StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng)];
-        for j in 0..d {
+        for (a, b) in dirs[0].iter().zip(&dirs[1]) {
             let z: f64 = StandardNormal.sample(&mut rng);
-            x.push(scale * z + shift + 0.8 * s[0] * dirs[0][j] + 0.5 * s[1] * dirs[1][j]);
+            x.push(scale * z + shift + 0.8 * s[0] * a + 0.5 * s[1] * b);
         }
     }
     x
@@ -129,7 +129,7 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
     let fr = synthetic(fid_n, fid_d, seed, 1.0, 0.0);
     let ff = synthetic(fid_n, fid_d, seed + 1, 1.1, 0.05);
     let pr = synthetic(prdc_n, prdc_d, seed + 2, 1.0, 0.0);
-    let pf = synthetic(prdc_n, prdc_d, seed + 3, 1.2, 0.1);
+    let pf = synthetic(prdc_n, prdc_d, seed + 3, 1.05, 0.05);
     for (name, rows_, cols, x) in [("fid_real", fid_n, fid_d, &fr), ("fid_fake", fid_n, fid_d, &ff), ("prdc_real", prdc_n, prdc_d, &pr), ("prdc_fake", prdc_n, prdc_d, &pf)] {
         std::fs::write(out.join(format!("{name}.npy")), encode_npy_f64(rows_, cols, x))?;
     }
@@ -143,6 +143,11 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
     let t_dist = t.elapsed().as_secs_f64();
     let fid = parts.distance();
     eprintln!("bench: rust FID {fid:.10} (fit {t_fit:.2}s + distance {t_dist:.2}s via {:?})", parts.method);
+    // The fallback route (eigendecomposition of S_1), used when S_1 is singular.
+    let t = Instant::now();
+    let fid_eig = metrics::frechet::frechet_parts(&g1, &g2, metrics::frechet::TraceSqrt::Eigen)?.distance();
+    let t_eig = t.elapsed().as_secs_f64();
+    eprintln!("bench: rust FID via the eigen route {fid_eig:.10} in {t_eig:.2}s");
     let t = Instant::now();
     let p = metrics::prdc(Rows::new(&pr, prdc_d, "real")?, Rows::new(&pf, prdc_d, "fake")?, k)?;
     let t_prdc = t.elapsed().as_secs_f64();
@@ -150,7 +155,7 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
 
     let rust = serde_json::json!({
         "fid": fid, "fid_fit_seconds": t_fit, "fid_distance_seconds": t_dist, "fid_seconds": t_fit + t_dist,
-        "fid_method": format!("{:?}", parts.method),
+        "fid_method": format!("{:?}", parts.method), "fid_eigen_route": fid_eig, "fid_eigen_route_distance_seconds": t_eig,
         "precision": p.precision, "recall": p.recall, "density": p.density, "coverage": p.coverage, "prdc_seconds": t_prdc,
         "fid_n": fid_n, "fid_d": fid_d, "prdc_n": prdc_n, "prdc_d": prdc_d, "k": k, "threads": threads,
     });
@@ -180,6 +185,7 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
         "| computation | Rust (s) | Python (s) | Python / Rust | relative difference of the result |\n|---|---|---|---|---|\n\
          | FID n={fid_n} d={fid_d}: moments + distance | {:.2} | {:.2} | {:.1}x | {:.2e} |\n\
          | FID: distance only (Rust {:?} / scipy sqrtm) | {:.2} | {:.2} | {:.1}x | |\n\
+         | FID: distance only, Rust's fallback route (eigendecomposition of S_1) | {:.2} | {:.2} | {:.1}x | {:.2e} |\n\
          | PRDC n={prdc_n} d={prdc_d} k={k} | {:.2} | {:.2} | {:.1}x | P {:.1e}, R {:.1e}, D {:.1e}, C {:.1e} |\n",
         t_fit + t_dist,
         g(&refv, "fid_seconds"),
@@ -189,6 +195,10 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
         t_dist,
         g(&refv, "fid_distance_seconds"),
         g(&refv, "fid_distance_seconds") / t_dist,
+        t_eig,
+        g(&refv, "fid_distance_seconds"),
+        g(&refv, "fid_distance_seconds") / t_eig,
+        rel(fid_eig, g(&refv, "fid")),
         t_prdc,
         g(&refv, "prdc_seconds"),
         g(&refv, "prdc_seconds") / t_prdc,

@@ -46,6 +46,7 @@ pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<Images> {
     if bytes.is_empty() {
         return Err(DataError::Truncated { path: path.into(), what: "one CIFAR-10 record".into(), needed: RECORD as u64, found: 0 });
     }
+    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; the workspace allows 1.85
     if bytes.len() % RECORD != 0 {
         return Err(DataError::WrongRecordLength {
             path: path.into(),

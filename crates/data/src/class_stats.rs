@@ -133,28 +133,17 @@ pub fn frobenius_distances(means: &[Vec<f64>]) -> Vec<Vec<f64>> {
 
 /// The farthest pair (i < j) of a distance matrix and its distance: Appendix F's k_d.
 pub fn farthest_pair(dist: &[Vec<f64>]) -> (usize, usize, f64) {
-    let mut best = (0, 0, f64::NEG_INFINITY);
-    for i in 0..dist.len() {
-        for j in i + 1..dist.len() {
-            if dist[i][j] > best.2 {
-                best = (i, j, dist[i][j]);
-            }
-        }
-    }
-    best
+    upper_pairs(dist).fold((0, 0, f64::NEG_INFINITY), |best, p| if p.2 > best.2 { p } else { best })
+}
+
+/// Every (i, j, dist[i][j]) with i < j.
+fn upper_pairs(dist: &[Vec<f64>]) -> impl Iterator<Item = (usize, usize, f64)> + '_ {
+    dist.iter().enumerate().flat_map(|(i, row)| row.iter().enumerate().skip(i + 1).map(move |(j, &v)| (i, j, v)))
 }
 
 /// The nearest pair (i < j) of a distance matrix and its distance.
 pub fn nearest_pair(dist: &[Vec<f64>]) -> (usize, usize, f64) {
-    let mut best = (0, 0, f64::INFINITY);
-    for i in 0..dist.len() {
-        for j in i + 1..dist.len() {
-            if dist[i][j] < best.2 {
-                best = (i, j, dist[i][j]);
-            }
-        }
-    }
-    best
+    upper_pairs(dist).fold((0, 0, f64::INFINITY), |best, p| if p.2 < best.2 { p } else { best })
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ impl<'a> Rows<'a> {
         if cols == 0 {
             return Err(MetricsError::invalid(name, "0 features per row"));
         }
+        #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; the workspace allows 1.85
         if data.is_empty() || data.len() % cols != 0 {
             return Err(MetricsError::invalid(
                 name,

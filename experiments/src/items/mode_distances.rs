@@ -317,7 +317,7 @@ fn run(ctx: &Ctx, out: &mut ItemOutput, set: Set) -> Result<()> {
     md.push_str(&format!("| averaged class variance, per-pixel reading | {} | {} |\n", f(r.per_pixel), printed.variance));
     md.push_str(&format!("| averaged class variance, pooled reading (`np.var` of all pixel values) | {} | {} |\n", f(r.pooled), printed.variance));
     md.push_str(&format!("| averaged class variance, vector reading E‖x - m‖² | {} | - |\n", f(r.trace)));
-    md.push_str(&format!("| sigma = sqrt(V / {d}) with V = per-pixel (paper's arithmetic) | {} | {} |\n", format!("{sigma_pix:.6}"), format!("{sigma_printed:.6}")));
+    md.push_str(&format!("| sigma = sqrt(V / {d}) with V = per-pixel (paper's arithmetic) | {sigma_pix:.6} | {sigma_printed:.6} |\n"));
     md.push_str(&format!("| threshold k_d/(2 sigma), paper's arithmetic, per-pixel V | {:.1} | {} |\n", thr(k_d, sigma_pix)?, printed.threshold));
     md.push_str(&format!("| threshold k_d/(2 sigma), paper's arithmetic, pooled V | {:.1} | {} |\n", thr(k_d, sigma_pool)?, printed.threshold));
     md.push_str(&format!(
