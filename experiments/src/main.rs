@@ -9,8 +9,10 @@
 mod calculator;
 mod catalogue;
 mod config;
+mod data_fetch;
 mod index;
 mod items;
+mod metrics_cli;
 mod output;
 mod paper_checks;
 mod plot;
@@ -83,6 +85,12 @@ enum Command {
     /// Closed forms and solvers of the theory crate, printed as CSV.
     #[command(subcommand)]
     Theory(calculator::TheoryCmd),
+    /// Metrics on your own feature files (.npy or CSV), printed as one line of JSON.
+    #[command(subcommand)]
+    Metrics(metrics_cli::MetricsCmd),
+    /// Timings of the metrics against the usual Python tools (not part of the tests).
+    #[command(subcommand)]
+    Bench(metrics_cli::BenchCmd),
     #[command(external_subcommand)]
     Items(Vec<String>),
 }
@@ -125,17 +133,19 @@ fn real_main() -> Result<()> {
                 .map(|e| e.id)
                 .collect();
             eprintln!("not built yet (see `experiments list`): {}", pending.join(", "));
-            run_items(&ids, &c)
+            run_items(&ids, &c, true)
         }
-        Command::Run { ids, common } => run_items(&ids, &common),
+        Command::Run { ids, common } => run_items(&ids, &common, false),
         Command::Items(args) => {
             let mut argv = vec!["experiments".to_string()];
             argv.extend(args);
             let a = ItemsArgs::try_parse_from(argv)?;
-            run_items(&a.ids, &a.common)
+            run_items(&a.ids, &a.common, false)
         }
         Command::PaperChecks { claims, out } => paper_checks::run(&claims, &out),
         Command::Theory(cmd) => calculator::run(cmd),
+        Command::Metrics(cmd) => metrics_cli::run(cmd),
+        Command::Bench(cmd) => metrics_cli::bench(cmd),
     }
 }
 
@@ -154,7 +164,18 @@ fn list(c: &Common) {
     }
 }
 
-fn run_items(ids: &[String], c: &Common) -> Result<()> {
+/// Whether an item's error is a [`items::Skip`] that this run accepts (`all` does; naming the
+/// item explicitly does not).
+fn skipped(e: &anyhow::Error, allow_skips: bool) -> Option<String> {
+    if !allow_skips {
+        return None;
+    }
+    e.downcast_ref::<items::Skip>().map(|s| s.0.clone())
+}
+
+/// Runs items; with `allow_skips` (the `all` command) an item that returns [`items::Skip`] is
+/// reported as skipped, neither built nor failed.
+fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
     if ids.is_empty() {
         bail!("name at least one item (see `experiments list`)");
     }
@@ -184,6 +205,7 @@ fn run_items(ids: &[String], c: &Common) -> Result<()> {
     };
     let overall = ctx.progress(entries.len() as u64, "items");
     let mut failures = Vec::new();
+    let mut skips: Vec<(String, String)> = Vec::new();
     for (id, title, scale, run) in entries {
         overall.set_message(format!("items ({id})"));
         let t0 = Instant::now();
@@ -207,16 +229,39 @@ fn run_items(ids: &[String], c: &Common) -> Result<()> {
             }
             Err(e) => {
                 out.abandon();
-                ctx.multi.suspend(|| eprintln!("{id}: FAILED: {e:#}"));
-                failures.push(id);
+                if let Some(reason) = skipped(&e, allow_skips) {
+                    ctx.multi.suspend(|| eprintln!("{id}: SKIPPED (not built): {reason}"));
+                    skips.push((id.to_string(), reason));
+                } else {
+                    ctx.multi.suspend(|| eprintln!("{id}: FAILED: {e:#}"));
+                    failures.push(id);
+                }
             }
         }
         overall.inc(1);
     }
     overall.finish_and_clear();
-    index::write(&c.out)?;
+    index::write(&c.out, &skips)?;
+    if !skips.is_empty() {
+        let ids: Vec<&str> = skips.iter().map(|s| s.0.as_str()).collect();
+        eprintln!("{} item(s) skipped, not built (data this machine lacks): {}", skips.len(), ids.join(", "));
+    }
     if !failures.is_empty() {
         bail!("{} item(s) failed: {}", failures.len(), failures.join(", "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_all_accepts_skips_and_only_skips() {
+        let skip: anyhow::Error = items::Skip("no CIFAR-10".into()).into();
+        assert_eq!(skipped(&skip, true).as_deref(), Some("no CIFAR-10"));
+        assert_eq!(skipped(&skip, false), None, "an item named explicitly fails instead");
+        let other = anyhow::anyhow!("broken");
+        assert_eq!(skipped(&other, true), None, "a real failure is never a skip");
+    }
 }

@@ -15,10 +15,25 @@ pub mod fig2;
 pub mod fig22;
 pub mod fig3;
 pub mod kl_toy;
+pub mod mode_distances;
 pub mod ode;
 pub mod table1;
 
 pub type RunFn = fn(&Ctx, &mut ItemOutput) -> Result<()>;
+
+/// An item that cannot be built on this machine for a reason outside the project (data a user
+/// must provide): returned as the item's error. `all` reports it as skipped (not a failure, and
+/// not built); naming the item explicitly makes it an error.
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skip {}
 
 /// What every item gets: profile, seed, settings and a place for progress bars.
 pub struct Ctx {
