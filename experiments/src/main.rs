@@ -81,6 +81,9 @@ enum Command {
         /// Where LEDGER.md and ledger.csv go.
         #[arg(long, default_value = "paper-checks")]
         out: PathBuf,
+        /// Where the items' outputs are (claims about the data sets read what fig8/fig9 computed).
+        #[arg(long, default_value = "figures")]
+        figures: PathBuf,
     },
     /// Closed forms and solvers of the theory crate, printed as CSV.
     #[command(subcommand)]
@@ -142,7 +145,7 @@ fn real_main() -> Result<()> {
             let a = ItemsArgs::try_parse_from(argv)?;
             run_items(&a.ids, &a.common, false)
         }
-        Command::PaperChecks { claims, out } => paper_checks::run(&claims, &out),
+        Command::PaperChecks { claims, out, figures } => paper_checks::run(&claims, &out, &figures),
         Command::Theory(cmd) => calculator::run(cmd),
         Command::Metrics(cmd) => metrics_cli::run(cmd),
         Command::Bench(cmd) => metrics_cli::bench(cmd),

@@ -379,18 +379,26 @@ pub fn heatmap(area: &Area, title: &str, m: &[Vec<f64>], labels: &[String], anno
         .y_label_area_size(40)
         .build_cartesian_2d(0.0..n_c as f64, n_r as f64..0.0)
         .map_err(err)?;
-    let lab = labels.to_vec();
-    let lab2 = labels.to_vec();
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_labels(n_c)
-        .y_labels(n_r)
-        .label_style(font(11))
-        .x_label_formatter(&move |v| lab.get(v.floor() as usize).cloned().unwrap_or_default())
-        .y_label_formatter(&move |v| lab2.get(v.floor() as usize).cloned().unwrap_or_default())
+        .x_labels(0)
+        .y_labels(0)
         .draw()
         .map_err(err)?;
+    // One label per cell, at its centre (plotters' automatic ticks land on cell edges).
+    let (bx, by) = plot_area.get_base_pixel();
+    for (k, l) in labels.iter().enumerate() {
+        let c = k as f64 + 0.5;
+        if k < n_c {
+            let (px, py) = chart.backend_coord(&(c, n_r as f64));
+            plot_area.draw_text(l, &font(11), (px - bx - 3 * l.len() as i32, py - by + 6)).map_err(err)?;
+        }
+        if k < n_r {
+            let (px, py) = chart.backend_coord(&(0.0, c));
+            plot_area.draw_text(l, &font(11), (px - bx - 8 - 7 * l.len() as i32, py - by - 6)).map_err(err)?;
+        }
+    }
     for (i, row) in m.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
             let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };

@@ -22,6 +22,7 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         // `how` says what will check it.
         "needs_training" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "needs the GAN training runs (issue #4)")),
         "needs_data" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "needs the MNIST / Fashion-MNIST data and the classifier (issue #5)")),
+        "appendix_f_from_data" => appendix_f_from_data(a),
         "needs_cifar" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "CIFAR-10 is not available here; a user can supply it (data/cifar-10-batches-bin/)")),
         "four_sigma" => four_sigma(a),
         "gmm_variance_consistency" => gmm_variance_consistency(a),
@@ -590,5 +591,32 @@ fn gan_value_identities(_a: &Args) -> Result<Outcome> {
         e1 < 1e-9 && e2 < 1e-9,
         format!("V = {}, -log 4 + 2 JS = {}; L_NS = {}, E_q log(1 + q/p) = {}", fmt(v), fmt(-(4f64.ln()) + 2.0 * js), fmt(ns), fmt(ns_form)),
         "",
+    ))
+}
+
+/// Appendix E/F's k_d and class variance against the values the fig8 / fig9 items computed from
+/// the data (their `appendix_f.csv`; the items must have run: `experiments fig8 fig9`).
+fn appendix_f_from_data(a: &Args) -> Result<Outcome> {
+    let item = a.str("item")?;
+    let path = a.figures.join(item).join("appendix_f.csv");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Outcome::new(
+            "-",
+            Verdict::NotCheckableHere,
+            format!("{} is missing: run `experiments {item}` (it fetches the data) before paper-checks", path.display()),
+        ));
+    };
+    let value = |q: &str| -> Result<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{q},")).and_then(|r| r.split(',').next()).and_then(|v| v.parse().ok()))
+            .ok_or_else(|| anyhow::anyhow!("{}: no row {q}", path.display()))
+    };
+    let (k10, kall, var) = (value("k_d_first_per_label")?, value("k_d_all_images")?, value("variance_pooled")?);
+    let (pk, pv) = (a.f64("k_d")?, a.f64("variance")?);
+    let ok = matches_printed(&format!("{pk:.1}"), k10) && matches_printed(&format!("{pv:.2}"), var);
+    Ok(Outcome::holds_if(
+        ok,
+        format!("k_d = {} (10 per label), {} (all images); mean class variance {} (pooled over pixels)", fmt(k10), fmt(kall), fmt(var)),
+        format!("recomputed by {item} from the data ({}); see figures/{item}/appendix_f.csv for the other readings of sigma", a.str("data")?),
     ))
 }

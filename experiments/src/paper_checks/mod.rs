@@ -68,6 +68,8 @@ pub struct Args<'a> {
     map: &'a Mapping,
     /// The claim's `paper_value`, as printed.
     pub paper: &'a str,
+    /// Where the items' outputs are (claims about data read what the items computed).
+    pub figures: &'a Path,
 }
 
 impl Args<'_> {
@@ -76,6 +78,12 @@ impl Args<'_> {
             .get(key)
             .and_then(Value::as_f64)
             .ok_or_else(|| anyhow!("claim {}: args.{key} (a number) is missing", self.claim))
+    }
+    pub fn str(&self, key: &str) -> Result<&str> {
+        self.map
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("claim {}: args.{key} (a string) is missing", self.claim))
     }
     pub fn usize(&self, key: &str) -> Result<usize> {
         self.map
@@ -111,7 +119,7 @@ pub fn fmt(v: f64) -> String {
     }
 }
 
-pub fn run(claims_path: &Path, out: &Path) -> Result<()> {
+pub fn run(claims_path: &Path, out: &Path, figures: &Path) -> Result<()> {
     let text = std::fs::read_to_string(claims_path)
         .with_context(|| format!("{}: cannot read the claims file", claims_path.display()))?;
     let claims: Vec<Claim> = serde_yaml::from_str(&text)
@@ -126,7 +134,7 @@ pub fn run(claims_path: &Path, out: &Path) -> Result<()> {
     let mut rows = Vec::new();
     for c in &claims {
         pb.set_message(c.id.clone());
-        let args = Args { claim: &c.id, map: &c.args, paper: &c.paper_value };
+        let args = Args { claim: &c.id, map: &c.args, paper: &c.paper_value, figures };
         let o = checks::recompute(&c.check, &args).with_context(|| format!("claim {} (check {})", c.id, c.check))?;
         rows.push((c, o));
         pb.inc(1);
