@@ -1,0 +1,357 @@
+//! NSGAN training step (Goodfellow et al. 2014, non-saturating generator loss) in two forms:
+//!
+//! - [`GeneratorLoss::NonSaturating`]: descend L_NS = -(1/m) sum_i log d(g(z_i)).
+//! - [`GeneratorLoss::Particle`]: Algorithm 1 — move each particle Z_i = g(z_i) to
+//!   Z^_i = Z_i + s * grad d(Z_i) / d(Z_i), stop the gradient, and descend
+//!   L_P = (1/m) sum_i ||g(z_i) - Z^_i||^2.
+//!
+//! Corollary C.1 states that both give the same update. Its proof's first line has the factor
+//! 2/m (from d||u||^2 = 2u), which the second line drops: the exact relation is
+//! grad_theta L_P = **2s** grad_theta L_NS, or s with the halved loss (1/2m) sum ||.||^2
+//! (`halved: true`). `gan::tests::particle_form_is_2s_times_the_ns_gradient` checks it.
+//!
+//! The generator step is written so that the discriminator-gradient probe costs nothing: the
+//! generated batch x = g(z) is cut from the generator's graph (x' = stop_grad(x), requiring a
+//! gradient), the discriminator is evaluated on x' with its parameters frozen, and one backward
+//! pass gives grad_x' L, i.e. -(1/m) grad log d(x_i) for every sample — exactly the particle field
+//! of Algorithm 1 that Algorithm 2 monitors. The generator's parameter gradient is then one
+//! backward pass of sum(x * grad_x' L) through the generator (the chain rule, split in two).
+//! Total work equals one ordinary backward pass through D and G, and the discriminator's unused
+//! parameter gradients are never computed.
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::activation::log_sigmoid;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::nets::{to_vec, GanDiscriminator, GanGenerator, Mode};
+
+/// Which optimizer both networks use.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Plain SGD, no momentum (Appendix F.2 says "SGD optimizers" for the mixtures).
+    Sgd,
+    /// Adam (DCGAN: betas (0.5, 0.999), eps 1e-8 as in PyTorch).
+    Adam { beta1: f32, beta2: f32, eps: f32 },
+}
+
+/// The generator's objective.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum GeneratorLoss {
+    /// -(1/m) sum log d(g(z_i)).
+    NonSaturating,
+    /// Algorithm 1 with particle step `step` (s); `halved` uses (1/2m) sum ||.||^2.
+    Particle { step: f64, halved: bool },
+}
+
+/// Learning rates, optimizer and generator loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub lr_g: f64,
+    pub lr_d: f64,
+    pub optimizer: OptimizerKind,
+    pub loss: GeneratorLoss,
+}
+
+impl TrainConfig {
+    /// SGD on both networks with the NS loss.
+    pub fn sgd(lr_g: f64, lr_d: f64) -> Self {
+        Self { lr_g, lr_d, optimizer: OptimizerKind::Sgd, loss: GeneratorLoss::NonSaturating }
+    }
+    /// The DCGAN preset: Adam lr 2e-4, betas (0.5, 0.999), NS loss.
+    pub fn dcgan() -> Self {
+        Self {
+            lr_g: 2e-4,
+            lr_d: 2e-4,
+            optimizer: OptimizerKind::Adam { beta1: 0.5, beta2: 0.999, eps: 1e-8 },
+            loss: GeneratorLoss::NonSaturating,
+        }
+    }
+}
+
+/// SGD or Adam over one module, with burn's optimizer records.
+#[derive(Clone)]
+pub enum Opt<B: AutodiffBackend, M: AutodiffModule<B>> {
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+    Adam(OptimizerAdaptor<Adam, M, B>),
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
+    pub fn new(kind: OptimizerKind) -> Self {
+        match kind {
+            OptimizerKind::Sgd => Opt::Sgd(SgdConfig::new().init()),
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                Opt::Adam(AdamConfig::new().with_beta_1(beta1).with_beta_2(beta2).with_epsilon(eps).init())
+            }
+        }
+    }
+    pub fn step(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        match self {
+            Opt::Sgd(o) => o.step(lr, module, grads),
+            Opt::Adam(o) => o.step(lr, module, grads),
+        }
+    }
+    /// The optimizer state as bytes (full precision); empty state for plain SGD.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Opt::Sgd(o) => crate::checkpoint::record_to_bytes::<B, _>(o.to_record()),
+            Opt::Adam(o) => crate::checkpoint::record_to_bytes::<B, _>(o.to_record()),
+        }
+    }
+    pub fn load_bytes(self, bytes: &[u8], device: &B::Device) -> Result<Self, crate::checkpoint::CheckpointError> {
+        Ok(match self {
+            Opt::Sgd(o) => Opt::Sgd(o.load_record(crate::checkpoint::record_from_bytes::<B, _>(bytes, device)?)),
+            Opt::Adam(o) => Opt::Adam(o.load_record(crate::checkpoint::record_from_bytes::<B, _>(bytes, device)?)),
+        })
+    }
+}
+
+/// What one training step reports.
+#[derive(Clone, Debug, Default)]
+pub struct StepStats {
+    /// -E log d(real) - E log(1 - d(fake)), before the discriminator update.
+    pub loss_d: f64,
+    /// -E log d(fake) with the updated discriminator (the NS loss value, whatever the form).
+    pub loss_g: f64,
+    /// ||grad_x log d(x)||_2 per generated sample of the batch, from the generator step's own
+    /// backward pass (the Algorithm 2 quantity; the particle field of Algorithm 1 before the step
+    /// size). With a BatchNorm discriminator this is the batch-coupled field the generator
+    /// actually receives.
+    pub disc_grad_norms: Vec<f32>,
+}
+
+/// A generator, a discriminator and their optimizers.
+pub struct Gan<B, G, D>
+where
+    B: AutodiffBackend,
+    G: GanGenerator<B> + AutodiffModule<B>,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+{
+    pub g: G,
+    pub d: D,
+    pub opt_g: Opt<B, G>,
+    pub opt_d: Opt<B, D>,
+    pub cfg: TrainConfig,
+    pub device: B::Device,
+}
+
+/// Per-sample Euclidean norms of the rows of a `[batch, n]` tensor, times `scale`.
+pub fn row_norms<B: Backend>(t: Tensor<B, 2>, scale: f32) -> Vec<f32> {
+    let [b, n] = t.dims();
+    let v = to_vec(t);
+    (0..b)
+        .map(|i| scale * v[i * n..(i + 1) * n].iter().map(|x| x * x).sum::<f32>().sqrt())
+        .collect()
+}
+
+impl<B, G, D> Gan<B, G, D>
+where
+    B: AutodiffBackend,
+    G: GanGenerator<B> + AutodiffModule<B>,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+{
+    pub fn new(g: G, d: D, cfg: TrainConfig, device: B::Device) -> Self {
+        Self { opt_g: Opt::new(cfg.optimizer), opt_d: Opt::new(cfg.optimizer), g, d, cfg, device }
+    }
+
+    /// The discriminator loss on a real and a generated batch.
+    fn d_loss(&self, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> Tensor<B, 1> {
+        let (lr, lf) = if self.d.batch_coupled() {
+            (self.d.logits(real, Mode::Train), self.d.logits(fake, Mode::Train))
+        } else {
+            let nr = real.dims()[0];
+            let nf = fake.dims()[0];
+            let l = self.d.logits(Tensor::cat(vec![real, fake], 0), Mode::Train);
+            (l.clone().narrow(0, 0, nr), l.narrow(0, nr, nf))
+        };
+        -(log_sigmoid(lr).mean() + log_sigmoid(-lf).mean())
+    }
+
+    /// One NSGAN iteration: a discriminator step on (real, g(z)), then a generator step on the same
+    /// z (the generated batch is computed once and shared, as in the usual PyTorch loop).
+    /// Draws from the backend RNG only in the discriminator's noise layers (seeded by the caller).
+    pub fn step(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>) -> StepStats {
+        let m = z.dims()[0];
+        let x = self.g.generate(z, Mode::Train);
+
+        // Discriminator step.
+        let loss_d = self.d_loss(real, x.clone().detach());
+        let loss_d_value: f64 = loss_d.clone().into_scalar().elem();
+        let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
+        self.d = self.opt_d.step(self.cfg.lr_d, self.d.clone(), grads);
+
+        // Generator step, split at x (see the module documentation).
+        let frozen = self.d.clone().no_grad();
+        let xd = x.clone().detach().require_grad();
+        let log_d = log_sigmoid(frozen.logits(xd.clone(), Mode::Train));
+        let (loss_g_value, norms, gen_grads) = match self.cfg.loss {
+            GeneratorLoss::NonSaturating => {
+                let loss = -log_d.mean();
+                let lv: f64 = loss.clone().into_scalar().elem();
+                let gx = xd.grad(&loss.backward()).expect("x' requires grad");
+                // gx_i = -(1/m) grad log d(x_i)
+                let norms = row_norms(gx.clone(), m as f32);
+                let surrogate = (x * Tensor::from_inner(gx)).sum();
+                (lv, norms, GradientsParams::from_grads(surrogate.backward(), &self.g))
+            }
+            GeneratorLoss::Particle { step, halved } => {
+                let lv: f64 = -log_d.clone().mean().into_scalar().elem::<f64>();
+                let field = xd.grad(&log_d.sum().backward()).expect("x' requires grad");
+                let norms = row_norms(field.clone(), 1.0);
+                let target = x.clone().detach() + Tensor::from_inner(field).mul_scalar(step);
+                let scale = if halved { 0.5 } else { 1.0 } / m as f64;
+                let loss = (x - target).square().sum().mul_scalar(scale);
+                (lv, norms, GradientsParams::from_grads(loss.backward(), &self.g))
+            }
+        };
+        self.g = self.opt_g.step(self.cfg.lr_g, self.g.clone(), gen_grads);
+        StepStats {
+            loss_d: loss_d_value,
+            loss_g: loss_g_value,
+            disc_grad_norms: norms,
+        }
+    }
+
+    /// The generator's parameter gradient for a fixed discriminator, flattened in module order:
+    /// `split` computes it as [`Gan::step`] does (cut at x), otherwise with one ordinary backward
+    /// pass through D and G. For checks (Corollary C.1, the split being exact).
+    pub fn generator_gradient(&self, z: Tensor<B, 2>, loss: GeneratorLoss, split: bool) -> Vec<f32> {
+        let m = z.dims()[0];
+        let x = self.g.generate(z, Mode::Train);
+        let frozen = self.d.clone().no_grad();
+        let grads = match (loss, split) {
+            (GeneratorLoss::NonSaturating, false) => (-log_sigmoid(frozen.logits(x, Mode::Train)).mean()).backward(),
+            (GeneratorLoss::NonSaturating, true) => {
+                let xd = x.clone().detach().require_grad();
+                let gx = xd.grad(&(-log_sigmoid(frozen.logits(xd.clone(), Mode::Train)).mean()).backward()).unwrap();
+                (x * Tensor::from_inner(gx)).sum().backward()
+            }
+            (GeneratorLoss::Particle { step, halved }, _) => {
+                let xd = x.clone().detach().require_grad();
+                let field = xd.grad(&log_sigmoid(frozen.logits(xd.clone(), Mode::Train)).sum().backward()).unwrap();
+                let target = x.clone().detach() + Tensor::from_inner(field).mul_scalar(step);
+                let scale = if halved { 0.5 } else { 1.0 } / m as f64;
+                (x - target).square().sum().mul_scalar(scale).backward()
+            }
+        };
+        let gp = GradientsParams::from_grads(grads, &self.g);
+        flat_gradient::<B, G>(&self.g, &gp)
+    }
+}
+
+struct GradCollector<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    out: Vec<f32>,
+    _b: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for GradCollector<'_, B> {
+    fn visit_float<const N: usize>(&mut self, param: &Param<Tensor<B, N>>) {
+        match self.grads.get::<B::InnerBackend, N>(param.id) {
+            Some(g) => self.out.extend(to_vec(g)),
+            None => self.out.extend(std::iter::repeat_n(0.0, param.val().shape().num_elements())),
+        }
+    }
+}
+
+/// All parameter gradients of `module` as one vector, in the module's visiting order (zeros for
+/// parameters without a gradient).
+pub fn flat_gradient<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &GradientsParams) -> Vec<f32> {
+    let mut c = GradCollector::<B> { grads, out: Vec::new(), _b: std::marker::PhantomData };
+    module.visit(&mut c);
+    c.out
+}
+
+/// All float parameters of `module` as one vector (for bit-exact comparisons).
+pub fn flat_params<B: Backend, M: Module<B>>(module: &M) -> Vec<f32> {
+    struct P<B: Backend>(Vec<f32>, std::marker::PhantomData<B>);
+    impl<B: Backend> ModuleVisitor<B> for P<B> {
+        fn visit_float<const N: usize>(&mut self, param: &Param<Tensor<B, N>>) {
+            self.0.extend(to_vec(param.val()));
+        }
+    }
+    let mut p = P::<B>(Vec::new(), std::marker::PhantomData);
+    module.visit(&mut p);
+    p.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::{ndarray_device, rng_lock, NdArrayAd};
+    use crate::mlp::MlpConfig;
+    use crate::nets::tensor2;
+    use rand::{rngs::StdRng, SeedableRng};
+    use rand_distr::{Distribution as _, StandardNormal};
+
+    type B = NdArrayAd;
+
+    fn normal(rng: &mut StdRng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| StandardNormal.sample(rng)).collect()
+    }
+
+    fn setup() -> Gan<B, crate::mlp::MlpGenerator<B>, crate::mlp::MlpDiscriminator<B>> {
+        let device = ndarray_device();
+        let _l = rng_lock();
+        <B as Backend>::seed(&device, 11);
+        let cfg = MlpConfig::new(3).with_g_hidden(vec![16, 16]).with_d_hidden(vec![16, 16]);
+        Gan::new(cfg.init_generator(&device), cfg.init_discriminator(&device), TrainConfig::sgd(0.01, 0.01), device)
+    }
+
+    fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt();
+        let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
+        num / den
+    }
+
+    #[test]
+    fn particle_form_is_2s_times_the_ns_gradient() {
+        let gan = setup();
+        let mut rng = StdRng::seed_from_u64(3);
+        let z = tensor2::<B>(normal(&mut rng, 32 * 3), 32, 3, &gan.device);
+        let ns = gan.generator_gradient(z.clone(), GeneratorLoss::NonSaturating, false);
+        for s in [0.05, 0.5, 2.0] {
+            let p = gan.generator_gradient(z.clone(), GeneratorLoss::Particle { step: s, halved: false }, true);
+            let scaled: Vec<f32> = ns.iter().map(|g| g * (2.0 * s) as f32).collect();
+            let e = rel_err(&p, &scaled);
+            assert!(e < 1e-5, "s={s}: particle vs 2s*NS relative error {e}");
+            // The factor s alone (as Corollary C.1's last line reads) is off by exactly 2.
+            let only_s: Vec<f32> = ns.iter().map(|g| g * s as f32).collect();
+            assert!(rel_err(&p, &only_s) > 0.99, "factor s alone must not match");
+            let h = gan.generator_gradient(z.clone(), GeneratorLoss::Particle { step: s, halved: true }, true);
+            assert!(rel_err(&h, &only_s) < 1e-5, "halved loss gives factor s");
+        }
+    }
+
+    #[test]
+    fn split_backward_equals_one_backward_pass() {
+        let gan = setup();
+        let mut rng = StdRng::seed_from_u64(4);
+        let z = tensor2::<B>(normal(&mut rng, 17 * 3), 17, 3, &gan.device);
+        let a = gan.generator_gradient(z.clone(), GeneratorLoss::NonSaturating, false);
+        let b = gan.generator_gradient(z, GeneratorLoss::NonSaturating, true);
+        assert!(a.iter().any(|g| *g != 0.0));
+        assert!(rel_err(&b, &a) < 1e-6, "{}", rel_err(&b, &a));
+    }
+
+    #[test]
+    fn step_reports_finite_losses_and_per_sample_field_norms() {
+        let mut gan = setup();
+        let mut rng = StdRng::seed_from_u64(5);
+        let d_before = flat_params(&gan.d);
+        let g_before = flat_params(&gan.g);
+        let real = tensor2::<B>(normal(&mut rng, 20 * 3), 20, 3, &gan.device);
+        let z = tensor2::<B>(normal(&mut rng, 20 * 3), 20, 3, &gan.device);
+        let s = gan.step(real, z.clone());
+        assert!(s.loss_d.is_finite() && s.loss_g.is_finite());
+        assert_eq!(s.disc_grad_norms.len(), 20);
+        assert_ne!(flat_params(&gan.d), d_before, "D updated");
+        assert_ne!(flat_params(&gan.g), g_before, "G updated");
+        assert!(s.disc_grad_norms.iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+}

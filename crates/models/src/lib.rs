@@ -1,0 +1,28 @@
+//! NSGAN on burn 0.21 for the reproduction of "Evolution of Discriminator and Generator
+//! Gradients in GAN Training: From Fitting to Collapse".
+//!
+//! - [`backends`]: the burn backends (ndarray, flex, cuda behind the `cuda` feature), named once.
+//! - [`nets`], [`mlp`], [`dcgan`]: the networks (mixture MLPs; DCGAN for images), with an explicit
+//!   train/inference mode and optional Gaussian noise layers in the discriminator (App. G.7).
+//! - [`gan`]: the NSGAN step in NS form and in Algorithm 1's particle form (Corollary C.1).
+//! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
+//! - [`early_stopping`]: Algorithm 2 as a monitor.
+//! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
+//!
+//! None of it depends on the experiments runner: a user training their own burn GAN implements
+//! [`nets::GanGenerator`] / [`nets::GanDiscriminator`] and calls the probes and the monitor.
+
+pub mod backends;
+pub mod checkpoint;
+pub mod dcgan;
+pub mod early_stopping;
+pub mod gan;
+pub mod mlp;
+pub mod nets;
+pub mod probes;
+pub mod train;
+
+pub use backends::{BackendError, BackendKind};
+pub use early_stopping::{EarlyStopping, EarlyStoppingConfig, Granularity, StopEvent, StopReason};
+pub use gan::{Gan, GeneratorLoss, OptimizerKind, TrainConfig};
+pub use nets::{GanDiscriminator, GanGenerator, Mode};
