@@ -6,6 +6,7 @@
 //!   cargo run --release -p experiments -- theory ode --mu 1 --sigma 0.5 --k0 0.5 --t-end 1
 //!   cargo run --release -p experiments -- paper-checks
 
+mod bench;
 mod calculator;
 mod catalogue;
 mod config;
@@ -56,6 +57,14 @@ struct Common {
     /// Override one setting of the item being run: --set key=value (repeatable; one item only).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// burn backend of the training items: flex (default, the faster CPU backend here), ndarray,
+    /// or cuda (needs a build with `--features cuda` and a CUDA GPU).
+    #[arg(long, default_value = "flex", value_parser = parse_backend)]
+    backend: models::BackendKind,
+}
+
+pub fn parse_backend(s: &str) -> Result<models::BackendKind, String> {
+    s.parse().map_err(|e: models::BackendError| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -83,6 +92,11 @@ enum Command {
     /// Closed forms and solvers of the theory crate, printed as CSV.
     #[command(subcommand)]
     Theory(calculator::TheoryCmd),
+    /// Benchmarks: `bench probes` prints the cost of the gradient probes per training step.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCmd,
+    },
     #[command(external_subcommand)]
     Items(Vec<String>),
 }
@@ -136,6 +150,7 @@ fn real_main() -> Result<()> {
         }
         Command::PaperChecks { claims, out } => paper_checks::run(&claims, &out),
         Command::Theory(cmd) => calculator::run(cmd),
+        Command::Bench { what } => bench::run(what),
     }
 }
 
@@ -181,6 +196,7 @@ fn run_items(ids: &[String], c: &Common) -> Result<()> {
         config_dir: c.config_dir.clone().unwrap_or_else(config::default_config_dir),
         overrides,
         multi: MultiProgress::new(),
+        backend: c.backend,
     };
     let overall = ctx.progress(entries.len() as u64, "items");
     let mut failures = Vec::new();
@@ -188,6 +204,9 @@ fn run_items(ids: &[String], c: &Common) -> Result<()> {
         overall.set_message(format!("items ({id})"));
         let t0 = Instant::now();
         let mut command = format!("experiments {id} --profile {} --seed {}", c.profile.name(), c.seed);
+        if c.backend != models::BackendKind::DEFAULT_CPU {
+            command.push_str(&format!(" --backend {}", c.backend));
+        }
         for s in &c.set {
             command.push_str(&format!(" --set {s}"));
         }

@@ -159,31 +159,32 @@ where
         Self { opt_g: Opt::new(cfg.optimizer), opt_d: Opt::new(cfg.optimizer), g, d, cfg, device }
     }
 
-    /// The discriminator loss on a real and a generated batch.
-    fn d_loss(&self, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> Tensor<B, 1> {
-        let (lr, lf) = if self.d.batch_coupled() {
-            (self.d.logits(real, Mode::Train), self.d.logits(fake, Mode::Train))
-        } else {
-            let nr = real.dims()[0];
-            let nf = fake.dims()[0];
-            let l = self.d.logits(Tensor::cat(vec![real, fake], 0), Mode::Train);
-            (l.clone().narrow(0, 0, nr), l.narrow(0, nr, nf))
-        };
-        -(log_sigmoid(lr).mean() + log_sigmoid(-lf).mean())
-    }
-
     /// One NSGAN iteration: a discriminator step on (real, g(z)), then a generator step on the same
-    /// z (the generated batch is computed once and shared, as in the usual PyTorch loop).
+    /// z (the generated batch is computed once and shared, as in the usual PyTorch loop), with the
+    /// discriminator-gradient probe ([`StepStats::disc_grad_norms`]).
     /// Draws from the backend RNG only in the discriminator's noise layers (seeded by the caller).
     pub fn step(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>) -> StepStats {
+        self.step_with(real, z, true)
+    }
+
+    /// [`Gan::step`]; with `probe = false` the generator step of the NS form is the plain one
+    /// (one backward pass through D and G, no per-sample norms), the baseline of the benchmark.
+    pub fn step_with(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>, probe: bool) -> StepStats {
         let m = z.dims()[0];
         let x = self.g.generate(z, Mode::Train);
 
         // Discriminator step.
-        let loss_d = self.d_loss(real, x.clone().detach());
-        let loss_d_value: f64 = loss_d.clone().into_scalar().elem();
-        let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
-        self.d = self.opt_d.step(self.cfg.lr_d, self.d.clone(), grads);
+        let (d, loss_d_value) = discriminator_step(self.d.clone(), &mut self.opt_d, self.cfg.lr_d, real, x.clone().detach());
+        self.d = d;
+
+        if !probe && self.cfg.loss == GeneratorLoss::NonSaturating {
+            let frozen = self.d.clone().no_grad();
+            let loss = -log_sigmoid(frozen.logits(x, Mode::Train)).mean();
+            let lv: f64 = loss.clone().into_scalar().elem();
+            let grads = GradientsParams::from_grads(loss.backward(), &self.g);
+            self.g = self.opt_g.step(self.cfg.lr_g, self.g.clone(), grads);
+            return StepStats { loss_d: loss_d_value, loss_g: lv, disc_grad_norms: vec![] };
+        }
 
         // Generator step, split at x (see the module documentation).
         let frozen = self.d.clone().no_grad();
@@ -242,6 +243,33 @@ where
         let gp = GradientsParams::from_grads(grads, &self.g);
         flat_gradient::<B, G>(&self.g, &gp)
     }
+}
+
+/// The NSGAN discriminator loss -E log d(real) - E log(1 - d(fake)) (stable, from the logits).
+pub fn discriminator_loss<B: AutodiffBackend, D: GanDiscriminator<B>>(d: &D, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> Tensor<B, 1> {
+    let (lr, lf) = if d.batch_coupled() {
+        (d.logits(real, Mode::Train), d.logits(fake, Mode::Train))
+    } else {
+        let nr = real.dims()[0];
+        let nf = fake.dims()[0];
+        let l = d.logits(Tensor::cat(vec![real, fake], 0), Mode::Train);
+        (l.clone().narrow(0, 0, nr), l.narrow(0, nr, nf))
+    };
+    -(log_sigmoid(lr).mean() + log_sigmoid(-lf).mean())
+}
+
+/// One optimizer step of the discriminator on a real and a generated batch; returns the updated
+/// discriminator and the loss before the step. Also used alone (Appendix G.1: a discriminator
+/// trained to optimality against a fixed p_g).
+pub fn discriminator_step<B, D>(d: D, opt: &mut Opt<B, D>, lr: f64, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> (D, f64)
+where
+    B: AutodiffBackend,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+{
+    let loss = discriminator_loss(&d, real, fake);
+    let value: f64 = loss.clone().into_scalar().elem();
+    let grads = GradientsParams::from_grads(loss.backward(), &d);
+    (opt.step(lr, d, grads), value)
 }
 
 struct GradCollector<'a, B: AutodiffBackend> {
