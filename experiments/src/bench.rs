@@ -36,12 +36,13 @@ pub enum BenchCmd {
 
 fn print(r: &BenchResult) {
     println!(
-        "{:<20} {:<8} plain {:>9.3} ms  probed {:>9.3} ms  ratio {:.3}  steps/s {:>8.1}  probe rel. error {:.2e}  [{}]",
+        "{:<20} {:<8} plain {:>9.3} ms  probed {:>9.3} ms  ratio {:.3} (fastest blocks {:.3})  steps/s {:>8.1}  probe rel. error {:.2e}  [{}]",
         r.name,
         r.backend,
         1e3 * r.plain_s,
         1e3 * r.probed_s,
         r.ratio,
+        r.ratio_min,
         r.steps_per_s,
         r.probe_rel_error,
         r.setup
@@ -51,12 +52,14 @@ fn print(r: &BenchResult) {
 pub fn run(cmd: BenchCmd) -> Result<()> {
     let BenchCmd::Probes { backends, rounds, mlp_steps, dcgan_steps, dcgan_size, dcgan_features, latents } = cmd;
     let backends = if backends.is_empty() { vec![BackendKind::NdArray, BackendKind::Flex] } else { backends };
-    println!("probe overhead: ratio = (step + both probes) / plain step, medians of {rounds} alternating blocks");
+    println!("probe overhead: ratio = (step + both probes) / plain step; medians (and fastest) of {rounds} alternating blocks");
     for &k in &backends {
         let r = models::with_backend!(k, |B, dev| models::bench::mixture_mlp::<B>(&dev, k.name(), 64, latents, rounds, mlp_steps)).map_err(|e| anyhow!("{e}"))?;
         print(&r);
-        let r = models::with_backend!(k, |B, dev| models::bench::mixture_mlp_every::<B>(&dev, k.name(), 64, 128, rounds, mlp_steps, 16)).map_err(|e| anyhow!("{e}"))?;
-        print(&r);
+        for (lat, every, fused) in [(latents, 1, false), (128, 16, false), (latents, 0, false)] {
+            let r = models::with_backend!(k, |B, dev| models::bench::mixture_mlp_every::<B>(&dev, k.name(), 64, lat, rounds, mlp_steps, every, fused)).map_err(|e| anyhow!("{e}"))?;
+            print(&r);
+        }
     }
     if dcgan_steps > 0 {
         for &k in &backends {
