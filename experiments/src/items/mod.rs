@@ -10,10 +10,15 @@ use std::path::PathBuf;
 use crate::config::{self, Profile};
 use crate::output::ItemOutput;
 
+pub mod detector_gmm;
+pub mod fig1;
+pub mod fig11;
 pub mod fig13;
 pub mod fig2;
 pub mod fig22;
 pub mod fig3;
+pub mod fig5;
+pub mod gmm;
 pub mod kl_toy;
 pub mod mode_distances;
 pub mod ode;
@@ -42,6 +47,8 @@ pub struct Ctx {
     pub config_dir: PathBuf,
     pub overrides: Vec<(String, Value)>,
     pub multi: MultiProgress,
+    /// burn backend of the training items (`--backend`).
+    pub backend: models::BackendKind,
 }
 
 impl Ctx {

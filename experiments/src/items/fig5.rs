@@ -1,0 +1,109 @@
+//! Figure 5, Gaussian-mixture column: Algorithm 2 on the reference NSGAN run of the 3-D mixture.
+//! Row 1: the per-epoch (1 - 1/m) quantile of ||grad d / d|| with the threshold k_d/(2 sigma), the
+//! mean steepness and its relative change with k_g, and the stop line. Row 2: generated samples
+//! at epochs around the stop, the best checkpoint before the stop framed in red. The MNIST,
+//! Fashion-MNIST and CIFAR-10 columns need the image training of a later issue.
+
+use anyhow::Result;
+use plotters::style::RGBColor;
+use serde::Deserialize;
+
+use super::gmm::{self, replay, scatter, Criteria};
+use super::Ctx;
+use crate::output::{frame, ItemOutput};
+use crate::plot::{color, Chart, Series};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    offsets: Vec<i64>,
+    checkpoint_every: usize,
+    width: u32,
+    height: u32,
+}
+
+pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
+    let s: Settings = ctx.settings("fig5")?;
+    let (gs, r) = gmm::reference(ctx)?;
+    let mcfg = gs.monitor();
+    let thr = mcfg.disc_threshold();
+    let stop = replay(&r, &mcfg, Criteria::Both, s.checkpoint_every);
+    let epochs: Vec<f64> = r.history.iter().map(|h| h.epoch as f64).collect();
+    let qd: Vec<f64> = r.history.iter().map(|h| h.q_d).collect();
+    let st: Vec<f64> = r.history.iter().map(|h| h.steepness).collect();
+    let mut ds = vec![f64::NAN];
+    ds.extend(st.windows(2).map(|w| (w[1] - w[0]) / w[0]));
+    out.csv(
+        "fig5_gmm_metrics.csv",
+        "Per epoch: (1-1/m) quantile of ||grad d/d|| (mean over batches, and max), mean steepness, its relative change, modes covered, high-quality rate, losses",
+        frame(vec![
+            ("epoch", epochs.clone().into()),
+            ("q_d", qd.clone().into()),
+            ("q_d_max", r.history.iter().map(|h| h.q_d_max).collect::<Vec<f64>>().into()),
+            ("steepness", st.clone().into()),
+            ("delta_steepness", ds.clone().into()),
+            ("modes_covered", r.history.iter().map(|h| r.quality[h.epoch].covered as i64).collect::<Vec<i64>>().into()),
+            ("hq_rate", r.history.iter().map(|h| r.quality[h.epoch].hq).collect::<Vec<f64>>().into()),
+            ("loss_d", r.history.iter().map(|h| h.loss_d).collect::<Vec<f64>>().into()),
+            ("loss_g", r.history.iter().map(|h| h.loss_g).collect::<Vec<f64>>().into()),
+        ])?,
+    )?;
+    let truth = gmm::truth(&r.quality, 5);
+    let max_q = qd.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let stop_line = stop.as_ref().map(|e| e.t);
+    let centre = stop_line.unwrap_or(truth.collapse_epoch.unwrap_or(gs.epochs / 2));
+    let best = stop.as_ref().and_then(|e| e.best_checkpoint).map(|c| c.at);
+    let shown: Vec<usize> = s
+        .offsets
+        .iter()
+        .map(|o| (centre as i64 + o).clamp(0, gs.epochs as i64) as usize)
+        .chain(best)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut md = match &stop {
+        Some(e) => format!("Algorithm 2 (k_d/(2 sigma) = {thr:.2}, k_g = {}, N_w = {}, per epoch): {}.", mcfg.k_g, mcfg.warmup, e.describe("epoch")),
+        None => format!("Algorithm 2 (k_d/(2 sigma) = {thr:.2}, k_g = {}, N_w = {}, per epoch) did not fire in {} epochs.", mcfg.k_g, mcfg.warmup, gs.epochs),
+    };
+    md.push_str(&format!(
+        " Largest per-epoch q_d: {max_q:.2} (threshold {thr:.2}). Ground truth from the samples: peak {} modes first at epoch {}, collapse (coverage below the peak for 5 epochs) {}; peak = coverage sustained for 5 epochs.",
+        truth.peak,
+        truth.fitted_epoch,
+        truth.collapse_epoch.map_or("never".to_string(), |c| format!("from epoch {c}"))
+    ));
+    md.push_str(" The MNIST, Fashion-MNIST and CIFAR-10 columns need the image training of issue #5.");
+    out.markdown(md);
+    out.png(
+        "fig5_gmm.png",
+        "Early stopping on the 3-D mixture: q_d with threshold, steepness and its relative change with k_g, stop line; samples around the stop (red frame: best earlier checkpoint)",
+        (s.width, s.height),
+        |area| {
+            let (top, bottom) = area.split_vertically((s.height as f64 * 0.55) as u32);
+            let panels = top.split_evenly((1, 3));
+            let vl: Vec<(f64, String)> = stop_line.map(|t| vec![(t as f64, format!(" stop {t}"))]).unwrap_or_default();
+            let mut c = Chart::new("(1-1/m) quantile of ||grad d/d||", "epoch", "q_d (log)");
+            c.log_y = true;
+            c.series.push(Series::thin("q_d (mean over batches)", epochs.iter().cloned().zip(qd.iter().cloned()).collect(), color(0)));
+            c.series.push(Series::dashed(format!("k_d/(2 sigma) = {thr:.2}"), vec![(0.0, thr), (gs.epochs as f64, thr)], color(3)));
+            c.vlines = vl.clone();
+            c.draw(&panels[0])?;
+            let mut c = Chart::new("mean steepness ||J_g||_2", "epoch", "S");
+            c.series.push(Series::thin("S (128 fixed latents)", epochs.iter().cloned().zip(st.iter().cloned()).collect(), RGBColor(120, 180, 230)));
+            c.vlines = vl.clone();
+            c.draw(&panels[1])?;
+            let mut c = Chart::new("relative change of S", "epoch", "dS/S");
+            c.series.push(Series::thin("dS/S", epochs.iter().cloned().zip(ds.iter().cloned()).collect(), color(4)));
+            c.series.push(Series::dashed(format!("k_g = {}", mcfg.k_g), vec![(0.0, mcfg.k_g), (gs.epochs as f64, mcfg.k_g)], color(3)));
+            c.vlines = vl;
+            c.draw(&panels[2])?;
+            let cells = bottom.split_evenly((1, shown.len()));
+            for (p, &e) in cells.iter().zip(&shown) {
+                let q = &r.quality[e];
+                let tag = if Some(e) == stop_line { " (stop)" } else if Some(e) == best { " (best)" } else { "" };
+                scatter(p, &format!("epoch {e}{tag}: {} modes", q.covered), &r.real, &r.snapshots[e], gs.dim, Some(e) == best)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
