@@ -173,12 +173,14 @@ impl Chart {
                 .draw_series(std::iter::once(Polygon::new(pts, c.mix(0.35).filled())))
                 .map_err(err)?;
         }
-        for (x, label) in &self.vlines {
+        for (i, (x, label)) in self.vlines.iter().enumerate() {
+            // Labels stepped down one line each so that close vertical lines stay readable.
+            let label_y = yr.1 - (i as f64) * 0.05 * (yr.1 - yr.0);
             chart
                 .draw_series(std::iter::once(PathElement::new(vec![(*x, yr.0), (*x, yr.1)], BLACK.stroke_width(2))))
                 .map_err(err)?;
             chart
-                .draw_series(std::iter::once(Text::new(label.clone(), (*x + 0.01 * (xr.1 - xr.0), yr.1), font(12))))
+                .draw_series(std::iter::once(Text::new(label.clone(), (*x + 0.01 * (xr.1 - xr.0), label_y), font(12))))
                 .map_err(err)?;
         }
         let mut any_label = false;
@@ -217,7 +219,8 @@ impl Chart {
 
 /// Compact tick labels: no trailing zeros, scientific beyond 1e4.
 pub fn format_tick(v: f64) -> String {
-    if v == 0.0 {
+    // Tick positions are sums of floats: a tick meant to be 0 arrives as e.g. -1.1e-16.
+    if v.abs() < 1e-12 {
         return "0".into();
     }
     let a = v.abs();

@@ -10,7 +10,7 @@ fn main() {
         let r = models::with_backend!(kind, |B, dev| {
             if what == "mlp" {
                 for (k, every) in [(64, 0), (64, 1), (8, 1), (64, 16)] {
-                    println!("{:?}", models::bench::mixture_mlp_every::<B>(&dev, kind.name(), 64, k, rounds, per, every));
+                    println!("{:?}", models::bench::mixture_mlp_every::<B>(&dev, kind.name(), 64, k, rounds, per, every, false));
                 }
                 models::bench::mixture_mlp::<B>(&dev, kind.name(), 64, 64, rounds, per)
             } else {

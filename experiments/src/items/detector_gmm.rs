@@ -210,18 +210,20 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         (s.width, s.height.max(260 * rows_n as u32)),
         |area| {
             let cells = area.split_evenly((rows_n, cols));
-            for ((cell, r), row) in cells.iter().zip(runs.iter()).zip(&rows) {
+            for (i, ((cell, r), row)) in cells.iter().zip(runs.iter()).zip(&rows).enumerate() {
+                // The legend on the first panel only: the others read the same way.
+                let label = |l: &str| if i == 0 { l.to_string() } else { String::new() };
                 let stop = row.stops[0].as_ref().map(|e| e.t);
                 let mut ch = Chart::new(format!("seed {}: {}", r.seed, verdict(stop, &row.truth)), "epoch", "modes");
                 ch.y_range = Some((0.0, gs.modes() as f64 + 0.5));
-                ch.series.push(Series::thin("", r.quality.iter().enumerate().map(|(e, q)| (e as f64, q.covered as f64)).collect(), color(0)));
+                ch.series.push(Series::thin(label("modes covered"), r.quality.iter().enumerate().map(|(e, q)| (e as f64, q.covered as f64)).collect(), color(0)));
                 let scale = gs.modes() as f64 / mcfg.disc_threshold();
-                ch.series.push(Series::thin("", r.history.iter().map(|h| (h.epoch as f64, h.q_d * scale)).collect(), color(1)));
+                ch.series.push(Series::thin(label("q_d (threshold = top)"), r.history.iter().map(|h| (h.epoch as f64, h.q_d * scale)).collect(), color(1)));
                 if let Some(t) = stop {
                     ch.vlines.push((t as f64, format!("stop {t}")));
                 }
                 if let Some(cl) = row.truth.collapse_epoch {
-                    ch.series.push(Series::dashed("", vec![(cl as f64, 0.0), (cl as f64, gs.modes() as f64)], color(3)));
+                    ch.series.push(Series::dashed(label("collapse"), vec![(cl as f64, 0.0), (cl as f64, gs.modes() as f64)], color(3)));
                 }
                 ch.draw(cell)?;
             }

@@ -25,6 +25,9 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         "appendix_f_from_data" => appendix_f_from_data(a),
         "needs_cifar" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "CIFAR-10 is not available here; a user can supply it (data/cifar-10-batches-bin/)")),
         "four_sigma" => four_sigma(a),
+        "fig11_radius" => fig11_radius(a),
+        "gmm_detector_stop" => gmm_detector_stop(a),
+        "steepness_rises" => steepness_rises(a),
         "gmm_variance_consistency" => gmm_variance_consistency(a),
         "closed_form_vs_generic" => closed_form_vs_generic(a),
         "closed_form_constant" => closed_form_constant(a),
@@ -618,5 +621,136 @@ fn appendix_f_from_data(a: &Args) -> Result<Outcome> {
         ok,
         format!("k_d = {} (10 per label), {} (all images); mean class variance {} (pooled over pixels)", fmt(k10), fmt(kall), fmt(var)),
         format!("recomputed by {item} from the data ({}); see figures/{item}/appendix_f.csv for the other readings of sigma", a.str("data")?),
+    ))
+}
+
+/// An item's CSV (header row, comma-separated, no quoted commas: what `ItemOutput::csv` writes),
+/// read by the claims about trained networks: the training happens in the item, the comparison here.
+struct ItemCsv {
+    path: std::path::PathBuf,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl ItemCsv {
+    /// `Err(outcome)` when the item has not been run: the claim is then not checkable, and says how.
+    fn read(a: &Args, item: &str, file: &str) -> std::result::Result<Self, Outcome> {
+        let path = a.figures.join(item).join(file);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Err(Outcome::new(
+                "-",
+                Verdict::NotCheckableHere,
+                format!("{} is missing: run `experiments {item}` before paper-checks", path.display()),
+            ));
+        };
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header = lines.next().unwrap_or("").split(',').map(|s| s.trim_matches('"').to_string()).collect();
+        let rows = lines.map(|l| l.split(',').map(|s| s.trim_matches('"').to_string()).collect()).collect();
+        Ok(Self { path, header, rows })
+    }
+    fn col(&self, name: &str) -> Result<usize> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow::anyhow!("{}: no column {name}", self.path.display()))
+    }
+    fn strs(&self, name: &str) -> Result<Vec<&str>> {
+        let c = self.col(name)?;
+        Ok(self.rows.iter().map(|r| r.get(c).map(String::as_str).unwrap_or("")).collect())
+    }
+    /// Numbers of a column; empty or unparsable cells (polars writes nulls as "") become NaN.
+    fn f64s(&self, name: &str) -> Result<Vec<f64>> {
+        Ok(self.strs(name)?.into_iter().map(|s| s.parse().unwrap_or(f64::NAN)).collect())
+    }
+    /// `value` of the row whose `quantity` is `q` (the two-column summaries of the items).
+    fn quantity(&self, q: &str) -> Result<f64> {
+        let (qs, vs) = (self.strs("quantity")?, self.f64s("value")?);
+        qs.iter().position(|s| *s == q).map(|i| vs[i]).ok_or_else(|| anyhow::anyhow!("{}: no quantity {q}", self.path.display()))
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+/// Appendix G.1 / Figure 11: where the trained discriminator vanishes around the modes.
+fn fig11_radius(a: &Args) -> Result<Outcome> {
+    let t = match ItemCsv::read(a, "fig11", "fig11_radius.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let (m, sd, an, four) = (t.quantity("trained_mean")?, t.quantity("trained_sd")?, t.quantity("analytic_mean")?, t.quantity("four_sigma")?);
+    let (paper, tol) = (a.f64("radius")?, a.f64("tolerance")?);
+    Ok(Outcome::holds_if(
+        (m - paper).abs() <= tol,
+        format!("{} +- {} (trained), {} (analytic d*), 4 sigma = {}", fmt(m), fmt(sd), fmt(an), fmt(four)),
+        format!("measured by fig11 (figures/fig11/fig11_radius.csv); holds when within {tol} of the paper's ~{paper}"),
+    ))
+}
+
+/// Section 6.2: Algorithm 2 with the paper's thresholds stops between fitting and collapse.
+fn gmm_detector_stop(a: &Args) -> Result<Outcome> {
+    let t = match ItemCsv::read(a, "detector-gmm", "detector_gmm_runs.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let det = a.str("detector")?;
+    let (ds, verdicts, stops, modes) = (t.strs("detector")?, t.strs("verdict")?, t.f64s("stop_epoch")?, t.f64s("modes_at_stop")?);
+    let idx: Vec<usize> = (0..ds.len()).filter(|&i| ds[i] == det).collect();
+    if idx.is_empty() {
+        bail!("{}: no runs of detector `{det}`", t.path.display());
+    }
+    let count = |v: &str| idx.iter().filter(|&&i| verdicts[i] == v).count();
+    let in_time = count("in time");
+    let stopped: Vec<f64> = idx.iter().map(|&i| stops[i]).filter(|e| *e >= 0.0).collect();
+    let n = idx.len();
+    let at_stop: Vec<f64> = idx.iter().map(|&i| modes[i]).filter(|m| *m >= 0.0).collect();
+    let mean_modes = if at_stop.is_empty() { f64::NAN } else { at_stop.iter().sum::<f64>() / at_stop.len() as f64 };
+    Ok(Outcome::holds_if(
+        2 * in_time > n,
+        format!(
+            "in time {in_time}/{n}, early {}, late {}, never {}, no collapse {}; median stop epoch {} (paper: {}); mean modes at stop {}",
+            count("early"),
+            count("late"),
+            count("never"),
+            count("no collapse"),
+            fmt(median(stopped)),
+            a.paper,
+            fmt(mean_modes)
+        ),
+        "detector-gmm's runs (figures/detector-gmm/detector_gmm_runs.csv; our widths and learning rate, which the paper does not give); holds when most runs stop in time",
+    ))
+}
+
+/// Section 6.1: in the fitting phase the steepness rises while the discriminator-gradient
+/// quantile stays small (below Algorithm 2's threshold).
+fn steepness_rises(a: &Args) -> Result<Outcome> {
+    let t = match ItemCsv::read(a, "detector-gmm", "detector_gmm_epochs.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let window = a.f64("window")?;
+    // Appendix F's GMM threshold k_d / (2 sigma) with sigma^2 = 0.0125.
+    let threshold = algorithm2::disc_grad_threshold(a.f64("k_d")?, a.f64("variance")?.sqrt())?;
+    let (seed, epoch, qd, st) = (t.f64s("seed")?, t.f64s("epoch")?, t.f64s("q_d")?, t.f64s("steepness")?);
+    let mut seeds: Vec<i64> = seed.iter().map(|s| *s as i64).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let (mut rises, mut small, mut ratios) = (0, 0, Vec::new());
+    for s in &seeds {
+        let rows: Vec<usize> = (0..seed.len()).filter(|&i| seed[i] as i64 == *s && epoch[i] <= window).collect();
+        let (Some(&first), Some(&last)) = (rows.iter().min_by(|&&i, &&j| epoch[i].total_cmp(&epoch[j])), rows.iter().max_by(|&&i, &&j| epoch[i].total_cmp(&epoch[j]))) else { continue };
+        let r = st[last] / st[first];
+        ratios.push(r);
+        rises += usize::from(r > 1.0);
+        small += usize::from(rows.iter().all(|&i| !(qd[i] >= threshold)));
+    }
+    let n = ratios.len();
+    Ok(Outcome::holds_if(
+        n > 0 && 2 * rises > n && 2 * small > n,
+        format!(
+            "steepness rose over epochs 0..{window} in {rises}/{n} runs (median factor {}); q_d stayed below {threshold:.2} there in {small}/{n}",
+            fmt(median(ratios))
+        ),
+        "detector-gmm's per-epoch probes (figures/detector-gmm/detector_gmm_epochs.csv)",
     ))
 }
