@@ -301,7 +301,7 @@ fn check(what: &'static str, step: usize, v: f64) -> Result<f64, DualityGapError
 }
 
 fn is_eval_step(s: &DualityGapSettings, step: usize) -> bool {
-    step == s.steps || (s.selection == Selection::Best && s.eval_every > 0 && step % s.eval_every == 0)
+    step == s.steps || (s.selection == Selection::Best && s.eval_every > 0 && step.is_multiple_of(s.eval_every))
 }
 
 /// The worst-case discriminator search from `d0`; returns (V, step) of the selected iterate.
