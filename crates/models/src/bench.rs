@@ -226,3 +226,119 @@ pub fn dcgan<B: AutodiffBackend>(
         ),
     }
 }
+
+/// Cost of one duality-gap evaluation ([`crate::duality_gap::duality_gaps`], both gaps)
+/// relative to one training epoch.
+#[derive(Clone, Debug)]
+pub struct DualityGapCost {
+    pub name: String,
+    pub backend: String,
+    /// Seconds per training step (batch 64; median).
+    pub step_s: f64,
+    pub steps_per_epoch: usize,
+    /// step_s x steps_per_epoch (measured directly for the mixture MLP: median epoch time).
+    pub epoch_s: f64,
+    /// Seconds of one evaluation with the paper settings, and whether that was measured (else
+    /// extrapolated from two short measured runs, see [`dcgan_duality_gap`]).
+    pub dg_paper_s: f64,
+    pub paper_measured: bool,
+    /// Seconds of one evaluation with the ci settings.
+    pub dg_ci_s: f64,
+    pub ci_measured: bool,
+    pub setup: String,
+}
+
+/// The mixture MLP GAN of `configs/gmm.yaml` (3-D, widths 128x3, SGD, batch 64, 1,024 points =
+/// 16 steps per epoch): median epoch time over `epochs` epochs; one evaluation of both gaps with
+/// [`DualityGapSettings::paper`] and [`DualityGapSettings::ci`] (held-out split 1,024 points,
+/// evaluation split 6,400 = the reference's 200 batches of 32), both measured.
+pub fn mixture_duality_gap<B: AutodiffBackend>(device: &B::Device, backend: &str, epochs: usize) -> DualityGapCost {
+    use crate::duality_gap::{duality_gaps, DualityGapSettings};
+    let cfg = MlpConfig::new(3);
+    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator(dv), cfg.init_discriminator(dv)));
+    let mut gan = Gan::new(g, d, TrainConfig::sgd(0.03, 0.03), device.clone());
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut times = vec![];
+    for e in 0..epochs + 1 {
+        let t = Instant::now();
+        for _ in 0..16 {
+            let r = tensor2::<B>(normal(&mut rng, 64 * 3), 64, 3, device);
+            let z = tensor2::<B>(normal(&mut rng, 64 * 3), 64, 3, device);
+            std::hint::black_box(gan.step(r, z));
+        }
+        if e > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let epoch_s = median(times);
+    let held = normal(&mut rng, 1024 * 3);
+    let eval = normal(&mut rng, 6400 * 3);
+    let time = |s: &DualityGapSettings| duality_gaps(&gan.g, &gan.d, &held, &eval, 3, s, device).map(|m| m.seconds).unwrap_or(f64::NAN);
+    let dg_paper_s = time(&DualityGapSettings::paper());
+    let dg_ci_s = time(&DualityGapSettings::ci());
+    DualityGapCost {
+        name: "mixture MLP (3-D)".into(),
+        backend: backend.into(),
+        step_s: epoch_s / 16.0,
+        steps_per_epoch: 16,
+        epoch_s,
+        dg_paper_s,
+        paper_measured: true,
+        dg_ci_s,
+        ci_measured: true,
+        setup: format!("epoch = 16 NSGAN steps at batch 64 (median of {epochs}); gaps: held-out 1,024, evaluation 6,400 points"),
+    }
+}
+
+/// A DCGAN (`size` px, 1 channel, base width `features`): the training step (batch 64, Adam;
+/// median of `steps` steps) times ceil(60,000 / 64) = 938 steps gives the epoch estimate. The
+/// gaps are too slow to run at the paper's settings on a CPU here, so the cost is extrapolated
+/// from two measured runs of the same code with k = 1 and 3 search steps and no intermediate
+/// evaluation (T(k) = 9 t_eval + 4 k t_step: 1 + 4 x 2 evaluations of V, 4 searches):
+/// cost(steps, eval_every) = (1 + 4 (1 + steps / eval_every)) t_eval + 4 steps t_step, with
+/// t_eval measured on `eval_rows` images and scaled linearly to 6,400 (200 batches of 32).
+pub fn dcgan_duality_gap<B: AutodiffBackend>(device: &B::Device, backend: &str, size: usize, features: usize, steps: usize, eval_rows: usize) -> DualityGapCost {
+    use crate::duality_gap::{duality_gaps, DualityGapSettings, Selection};
+    let dcfg = DcganConfig::new().with_image_size(size).with_g_features(features).with_d_features(features);
+    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (dcfg.init_generator(dv).expect("valid"), dcfg.init_discriminator(dv).expect("valid")));
+    let mut gan = Gan::new(g, d, TrainConfig::dcgan(), device.clone());
+    let dim = size * size;
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut times = vec![];
+    for i in 0..steps + 1 {
+        let r = tensor2::<B>(normal(&mut rng, 64 * dim), 64, dim, device);
+        let z = tensor2::<B>(normal(&mut rng, 64 * dcfg.latent_dim), 64, dcfg.latent_dim, device);
+        let t = Instant::now();
+        std::hint::black_box(gan.step_with(r, z, false));
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let step_s = median(times);
+    let steps_per_epoch = 60_000usize.div_ceil(64);
+    let held = normal(&mut rng, 256 * dim);
+    let eval = normal(&mut rng, eval_rows * dim);
+    let run = |k: usize| {
+        let s = DualityGapSettings { steps: k, eval_every: 0, selection: Selection::Last, ..DualityGapSettings::paper() };
+        duality_gaps(&gan.g, &gan.d, &held, &eval, dim, &s, device).map(|m| m.seconds).unwrap_or(f64::NAN)
+    };
+    let (t1, t3) = (run(1), run(3));
+    let t_step = (t3 - t1) / 8.0;
+    let t_eval = (t1 - 4.0 * t_step) / 9.0 * 6400.0 / eval_rows as f64;
+    let cost = |s: &DualityGapSettings| (1.0 + 4.0 * (1.0 + (s.steps / s.eval_every.max(1)) as f64)) * t_eval + 4.0 * s.steps as f64 * t_step;
+    DualityGapCost {
+        name: format!("DCGAN {size}x{size}x1"),
+        backend: backend.into(),
+        step_s,
+        steps_per_epoch,
+        epoch_s: step_s * steps_per_epoch as f64,
+        dg_paper_s: cost(&DualityGapSettings::paper()),
+        paper_measured: false,
+        dg_ci_s: cost(&DualityGapSettings::ci()),
+        ci_measured: false,
+        setup: format!(
+            "base width {features}; epoch = 938 steps x median step of {steps} (batch 64, Adam); gaps extrapolated: per search step {:.3} s (batch 32), one V on 6,400 images {:.2} s (measured on {eval_rows})",
+            t_step, t_eval
+        ),
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`gan`]: the NSGAN step in NS form and in Algorithm 1's particle form (Corollary C.1).
 //! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
 //! - [`early_stopping`]: Algorithm 2 as a monitor.
+//! - [`duality_gap`]: the duality gap and the perturbed duality gap of a (G, D) pair.
 //! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
 //!
 //! None of it depends on the experiments runner: a user training their own burn GAN implements
@@ -16,6 +17,7 @@ pub mod backends;
 pub mod bench;
 pub mod checkpoint;
 pub mod dcgan;
+pub mod duality_gap;
 pub mod early_stopping;
 pub mod gan;
 pub mod mlp;
