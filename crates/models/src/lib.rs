@@ -6,6 +6,8 @@
 //!   train/inference mode and optional Gaussian noise layers in the discriminator (App. G.7).
 //! - [`gan`]: the NSGAN step in NS form and in Algorithm 1's particle form (Corollary C.1).
 //! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
+//! - [`classifier`]: the project's classifier q(x) (small CNN) for Figure 4's class pairs and as
+//!   the feature extractor of FID / precision-recall on 28x28 images.
 //! - [`early_stopping`]: Algorithm 2 as a monitor.
 //! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
 //!
@@ -15,6 +17,7 @@
 pub mod backends;
 pub mod bench;
 pub mod checkpoint;
+pub mod classifier;
 pub mod dcgan;
 pub mod early_stopping;
 pub mod gan;
