@@ -425,6 +425,11 @@ fn classifier_item_and_metrics_on_idx_and_png_images() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["precision"].as_f64(), Some(1.0), "{v}");
 
+    // A classifier path that does not exist is one line naming it.
+    let o = bin().args(["metrics", "fid", "--real", &p("a.gz"), "--fake", &p("a.gz"), "--classifier", &p("nope.bin")]).output().unwrap();
+    let line = error_line(&o);
+    assert!(line.contains("nope.bin") && line.contains("no such file"), "{line}");
+
     // A folder without PNGs is an error naming it.
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let o = bin().args(["metrics", "fid", "--real", &p("empty"), "--fake", &p("a.gz"), "--classifier", rec.to_str().unwrap()]).output().unwrap();

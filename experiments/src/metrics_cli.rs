@@ -71,8 +71,7 @@ impl Embedder {
     /// The loaded classifier.
     fn model(&mut self) -> Result<&Classifier<Flex>> {
         if self.model.is_none() {
-            let path = crate::items::classifier::resolve(&self.spec)?;
-            let (m, _) = qx::load::<Flex>(&path, &models::backends::flex_device())?;
+            let (m, _) = crate::items::classifier::load::<Flex>(&self.spec, &models::backends::flex_device())?;
             self.model = Some(m);
         }
         Ok(self.model.as_ref().expect("loaded above"))

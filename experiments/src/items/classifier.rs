@@ -82,6 +82,13 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Loads the classifier `spec` names (`mnist`, `fashion-mnist` or a path) onto `device`: what
+/// the items that need q(x) and `experiments metrics` call.
+pub fn load<B: models::burn::tensor::backend::Backend>(spec: &str, device: &B::Device) -> Result<(qx::Classifier<B>, ClassifierMeta)> {
+    let path = resolve(spec)?;
+    Ok(qx::load::<B>(&path, device)?)
+}
+
 /// Training and held-out data of one set, scaled to [-1, 1].
 struct Split {
     name: &'static str,
