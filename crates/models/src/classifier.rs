@@ -93,7 +93,7 @@ impl Default for ClassifierConfig {
 
 impl ClassifierConfig {
     fn check(&self) -> Result<(), ClassifierError> {
-        if self.image_size == 0 || self.image_size % 4 != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(4) {
             return Err(ClassifierError::Invalid("image_size", format!("must be a positive multiple of 4, got {}", self.image_size)));
         }
         for (name, v) in [("conv1", self.conv1), ("conv2", self.conv2), ("hidden", self.hidden)] {
@@ -171,7 +171,7 @@ pub struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub fn new(x: &'a [f32], dim: usize) -> Result<Self, ClassifierError> {
-        if dim == 0 || x.len() % dim != 0 {
+        if dim == 0 || !x.len().is_multiple_of(dim) {
             return Err(ClassifierError::Input(format!("{} values are not whole rows of {dim}", x.len())));
         }
         Ok(Self { x, dim })
