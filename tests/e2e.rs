@@ -346,5 +346,93 @@ fn metrics_cli_names_the_bad_file() {
     let line = error_line(&o);
     assert!(line.contains("fake") && line.contains("3 features per row, but real has 2"), "{line}");
     let o = run(&["metrics", "fid", "--help"]);
-    assert!(stdout(&o).contains("not supported yet"), "help says image inputs come later");
+    assert!(stdout(&o).contains("IDX image file") && stdout(&o).contains("--classifier"), "help describes image inputs");
+}
+
+// ---- the classifier q(x) and image inputs of the metrics CLI (issue #5) ----
+
+/// Trains a tiny MNIST classifier with the `classifier` item on a tiny data folder, then runs
+/// `metrics fid` / `prdc` on an IDX file and a PNG folder embedded with it.
+#[test]
+fn classifier_item_and_metrics_on_idx_and_png_images() {
+    let data_dir = tiny_mnist_data("qx-data", 14);
+    let out = temp_dir("qx-out");
+    let envs = |c: &mut Command| {
+        c.env("GAN_DATA_DIR", &data_dir);
+    };
+    let dir = temp_dir("qx-images");
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+
+    // Without a record, the CLI says how to make one.
+    let idx_a: Vec<u8> = (0..12 * 784).map(|v| ((v % 28) * 9 + (v / 784) * 13) as u8).collect();
+    std::fs::write(dir.join("a-idx3-ubyte"), data::idx::encode_images(12, 28, 28, &idx_a)).unwrap();
+    let mut c = bin();
+    envs(&mut c);
+    let o = c.args(["metrics", "fid", "--real", &p("a-idx3-ubyte"), "--fake", &p("a-idx3-ubyte")]).output().unwrap();
+    assert!(!o.status.success());
+    let line = error_line(&o);
+    assert!(line.contains("cargo run --release -p experiments -- classifier") && line.contains("mnist.bin"), "{line}");
+
+    let mut c = bin();
+    envs(&mut c);
+    let o = c
+        .args(["classifier", "--set", "sets=[mnist]", "--out", out.to_str().unwrap()])
+        .args(["--set", "mnist_holdout_per_class=4", "--set", "mnist_epochs=2", "--set", "conv1=4", "--set", "conv2=4", "--set", "hidden=8"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["classifier_curves.png", "classifier_epochs.csv", "classifier_summary.csv", "meta.yaml"] {
+        assert!(out.join("classifier").join(f).is_file(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(out.join("classifier/classifier_epochs.csv")).unwrap();
+    assert!(csv.starts_with("set,epoch,loss,train_accuracy,heldout_accuracy,seconds\n") && csv.lines().count() == 3, "{csv}");
+    let summary = std::fs::read_to_string(out.join("classifier/classifier_summary.csv")).unwrap();
+    assert!(summary.contains("mnist,100,") && summary.contains("40 images: the last 4 of each label"), "{summary}");
+    assert!(data_dir.join("models/classifier/mnist.bin").is_file());
+
+    // The same images as an IDX file (gzip) and as a PNG folder: FID 0 up to rounding.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &data::idx::encode_images(12, 28, 28, &idx_a)).unwrap();
+    std::fs::write(dir.join("a.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::create_dir_all(dir.join("png")).unwrap();
+    for i in 0..12 {
+        let img = image::GrayImage::from_raw(28, 28, idx_a[i * 784..(i + 1) * 784].to_vec()).unwrap();
+        img.save(dir.join("png").join(format!("{i:02}.png"))).unwrap();
+    }
+    std::fs::write(dir.join("png/notes.txt"), "not an image").unwrap();
+    let mut c = bin();
+    envs(&mut c);
+    let o = c.args(["metrics", "fid", "--real", &p("a.gz"), "--fake", &p("png")]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["fid"].as_f64().unwrap().abs() < 1e-6, "{v}");
+
+    // Other images (56x56, resized to 28x28): a positive FID; PRDC runs on the same inputs.
+    let idx_b: Vec<u8> = (0..12 * 3136).map(|v| (((v % 3136) / 56) * 4 + (v / 3136) * 29) as u8).collect();
+    std::fs::write(dir.join("b-idx3-ubyte"), data::idx::encode_images(12, 56, 56, &idx_b)).unwrap();
+    let mut c = bin();
+    envs(&mut c);
+    let o = c.args(["metrics", "fid", "--real", &p("png"), "--fake", &p("b-idx3-ubyte"), "--classifier", "mnist"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["fid"].as_f64().unwrap() > 1e-6, "{v}");
+    let rec = data_dir.join("models/classifier/mnist.bin");
+    let o = bin()
+        .args(["metrics", "prdc", "--real", &p("png"), "--fake", &p("a.gz"), "--k", "2", "--classifier", rec.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["precision"].as_f64(), Some(1.0), "{v}");
+
+    // A classifier path that does not exist is one line naming it.
+    let o = bin().args(["metrics", "fid", "--real", &p("a.gz"), "--fake", &p("a.gz"), "--classifier", &p("nope.bin")]).output().unwrap();
+    let line = error_line(&o);
+    assert!(line.contains("nope.bin") && line.contains("no such file"), "{line}");
+
+    // A folder without PNGs is an error naming it.
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let o = bin().args(["metrics", "fid", "--real", &p("empty"), "--fake", &p("a.gz"), "--classifier", rec.to_str().unwrap()]).output().unwrap();
+    let line = error_line(&o);
+    assert!(line.contains("empty") && line.contains(".png"), "{line}");
 }

@@ -57,6 +57,7 @@ pub fn entries() -> Vec<Entry> {
         entry!("detector-gmm", [], "Algorithm 2 against ground-truth collapse over many GMM seeds", "GMM training", Ready(items::detector_gmm::run)),
         entry!("mitigations-gmm", [], "Each remedy of the notes on the 8-mode mixture", "GMM training", Pending(4)),
         entry!("detector-baselines", [], "Collapse signals of the notes against Algorithm 2", "training", Pending(4)),
+        entry!("classifier", [], "The classifier q(x) (small CNN) for MNIST and Fashion-MNIST: held-out accuracy, saved records", "MNIST + Fashion-MNIST training", Ready(items::classifier::run)),
     ]
 }
 

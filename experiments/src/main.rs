@@ -97,7 +97,7 @@ enum Command {
     /// Closed forms and solvers of the theory crate, printed as CSV.
     #[command(subcommand)]
     Theory(calculator::TheoryCmd),
-    /// Metrics on your own feature files (.npy or CSV), printed as one line of JSON.
+    /// Metrics on your own feature files (.npy or CSV) or images (IDX, PNG folder), printed as one line of JSON.
     #[command(subcommand)]
     Metrics(metrics_cli::MetricsCmd),
     /// Benchmarks: `bench probes` (gradient-probe cost per training step) and `bench metrics`

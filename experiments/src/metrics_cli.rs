@@ -9,11 +9,21 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use data::features::{encode_npy_f64, read_matrix, FeatureMatrix};
+use data::preprocess::{resize_image, to_signed_unit};
 use metrics::Rows;
+use models::backends::Flex;
+use models::classifier::{self as qx, Classifier};
 
-const INPUTS: &str = "R and F are 2-D feature matrices, one sample per row: .npy (float32 or float64, C order) or CSV without a \
-header. Image inputs (an IDX file or a folder of PNGs, embedded by the project's classifier) are not supported yet: they come \
-with the classifier q(x) of issue #5.";
+const INPUTS: &str = "R and F are either 2-D feature matrices, one sample per row: .npy (float32 or float64, C order) or CSV \
+without a header; or images, which are first embedded with the penultimate-layer features (128 per image) of the project's \
+classifier q(x) (--classifier): an IDX image file (magic 0x00000803, gzip-compressed or raw, e.g. \
+t10k-images-idx3-ubyte.gz) or a folder of PNG files (*.png, read in name order; colour images are converted to grey with \
+the image crate's Rec. 709 luma weights, alpha ignored). Images of another size than the classifier's 28x28 are resized \
+with a triangle (bilinear) filter, as the data crate's preprocessing does; pixel values are scaled to [-1, 1] as the GAN's \
+data. The classifier records are made by `cargo run --release -p experiments -- classifier`.";
+
+/// Which classifier embeds image inputs.
+const CLASSIFIER_HELP: &str = "Classifier for image inputs: mnist, fashion-mnist (records under <data>/models/classifier/) or the path of a record";
 
 #[derive(Subcommand)]
 pub enum MetricsCmd {
@@ -21,12 +31,14 @@ pub enum MetricsCmd {
     /// formula, f64). Prints {"fid": ...}.
     #[command(after_help = INPUTS)]
     Fid {
-        /// Real features (.npy or CSV).
+        /// Real features (.npy or CSV) or images (IDX file, folder of PNGs).
         #[arg(long)]
         real: PathBuf,
-        /// Generated features (.npy or CSV).
+        /// Generated features (.npy or CSV) or images (IDX file, folder of PNGs).
         #[arg(long)]
         fake: PathBuf,
+        #[arg(long, default_value = "mnist", help = CLASSIFIER_HELP)]
+        classifier: String,
     },
     /// Precision, recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020),
     /// as the `prdc` package computes them. Prints {"precision":..,"recall":..,"density":..,"coverage":..}.
@@ -40,10 +52,89 @@ pub enum MetricsCmd {
         /// density/coverage paper's and the prdc package's).
         #[arg(long, default_value_t = 5)]
         k: usize,
+        #[arg(long, default_value = "mnist", help = CLASSIFIER_HELP)]
+        classifier: String,
     },
 }
 
-fn load(path: &Path) -> Result<FeatureMatrix> {
+/// The classifier that embeds image inputs, loaded on first use (flex backend, inference only).
+struct Embedder {
+    spec: String,
+    model: Option<Classifier<Flex>>,
+}
+
+impl Embedder {
+    fn new(spec: String) -> Self {
+        Self { spec, model: None }
+    }
+
+    /// The loaded classifier.
+    fn model(&mut self) -> Result<&Classifier<Flex>> {
+        if self.model.is_none() {
+            let (m, _) = crate::items::classifier::load::<Flex>(&self.spec, &models::backends::flex_device())?;
+            self.model = Some(m);
+        }
+        Ok(self.model.as_ref().expect("loaded above"))
+    }
+
+    /// Penultimate-layer features of grey images (`n` images of `h` x `w` bytes).
+    fn embed(&mut self, pixels: &[u8], n: usize, h: usize, w: usize, what: &Path) -> Result<FeatureMatrix> {
+        let model = self.model()?;
+        let size = model.image_size();
+        let mut x = Vec::with_capacity(n * size * size);
+        for i in 0..n {
+            let img = &pixels[i * h * w..(i + 1) * h * w];
+            let px = if h == size && w == size { img.to_vec() } else { resize_image(img, 1, h, w, size) };
+            x.extend(px.iter().map(|&v| to_signed_unit(v) as f32));
+        }
+        let f = qx::features(model, qx::Batch::new(&x, size * size)?, 256).with_context(|| format!("{}", what.display()))?;
+        let cols = f.len() / n.max(1);
+        Ok(FeatureMatrix { rows: n, cols, data: f.into_iter().map(f64::from).collect() })
+    }
+}
+
+/// A folder of PNGs as grey images, each resized to the classifier's input size if needed.
+fn png_folder(dir: &Path, emb: &mut Embedder) -> Result<FeatureMatrix> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list the folder", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: a folder of images must hold .png files, and this one has none", dir.display());
+    }
+    let size = emb.model()?.image_size();
+    let mut pixels = Vec::with_capacity(files.len() * size * size);
+    for f in &files {
+        let img = image::open(f).with_context(|| format!("{}: not a readable PNG", f.display()))?.to_luma8();
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        if w == 0 || h == 0 {
+            bail!("{}: empty image", f.display());
+        }
+        if w == size && h == size {
+            pixels.extend_from_slice(img.as_raw());
+        } else {
+            pixels.extend(resize_image(img.as_raw(), 1, h, w, size));
+        }
+    }
+    emb.embed(&pixels, files.len(), size, size, dir)
+}
+
+/// Reads R or F: a folder of PNGs or an IDX image file (embedded with the classifier), else a
+/// feature matrix (.npy or CSV).
+fn load(path: &Path, emb: &mut Embedder) -> Result<FeatureMatrix> {
+    if path.is_dir() {
+        return png_folder(path, emb);
+    }
+    let bytes = data::read_maybe_gz(path)?;
+    if bytes.starts_with(&[0, 0, 0x08, 0x03]) {
+        let (n, h, w, pixels) = data::idx::parse_images(&bytes, path)?;
+        if n == 0 || h == 0 || w == 0 {
+            bail!("{}: the IDX file holds no images ({n} of {h}x{w})", path.display());
+        }
+        return emb.embed(&pixels, n, h, w, path);
+    }
     Ok(read_matrix(path)?)
 }
 
@@ -53,13 +144,15 @@ fn rows<'a>(m: &'a FeatureMatrix, name: &'static str, path: &Path) -> Result<Row
 
 pub fn run(cmd: MetricsCmd) -> Result<()> {
     match cmd {
-        MetricsCmd::Fid { real, fake } => {
-            let (r, f) = (load(&real)?, load(&fake)?);
+        MetricsCmd::Fid { real, fake, classifier } => {
+            let mut emb = Embedder::new(classifier);
+            let (r, f) = (load(&real, &mut emb)?, load(&fake, &mut emb)?);
             let v = metrics::fid(rows(&r, "real", &real)?, rows(&f, "fake", &fake)?)?;
             println!("{}", serde_json::json!({ "fid": v }));
         }
-        MetricsCmd::Prdc { real, fake, k } => {
-            let (r, f) = (load(&real)?, load(&fake)?);
+        MetricsCmd::Prdc { real, fake, k, classifier } => {
+            let mut emb = Embedder::new(classifier);
+            let (r, f) = (load(&real, &mut emb)?, load(&fake, &mut emb)?);
             let p = metrics::prdc(rows(&r, "real", &real)?, rows(&f, "fake", &fake)?, k)?;
             println!(
                 "{}",

@@ -6,6 +6,8 @@
 //!   train/inference mode and optional Gaussian noise layers in the discriminator (App. G.7).
 //! - [`gan`]: the NSGAN step in NS form and in Algorithm 1's particle form (Corollary C.1).
 //! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
+//! - [`classifier`]: the project's classifier q(x) (small CNN) for Figure 4's class pairs and as
+//!   the feature extractor of FID / precision-recall on 28x28 images.
 //! - [`early_stopping`]: Algorithm 2 as a monitor.
 //! - [`duality_gap`]: the duality gap and the perturbed duality gap of a (G, D) pair.
 //! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
@@ -16,6 +18,7 @@
 pub mod backends;
 pub mod bench;
 pub mod checkpoint;
+pub mod classifier;
 pub mod dcgan;
 pub mod duality_gap;
 pub mod early_stopping;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::config::{self, Profile};
 use crate::output::ItemOutput;
 
+pub mod classifier;
 pub mod detector_gmm;
 pub mod fig1;
 pub mod fig11;
