@@ -457,7 +457,9 @@ mod tests {
         let g0 = flat_params(&setup().g);
         let da: Vec<f32> = ga.iter().zip(&g0).map(|(x, y)| x - y).collect();
         let db: Vec<f32> = gb.iter().zip(&g0).map(|(x, y)| x - y).collect();
-        assert!(rel_err(&db, &da) < 1e-5, "update differs by {}", rel_err(&db, &da));
+        // The updates are read back as differences of f32 parameters (~0.1 - ~1e-4): their
+        // resolution is ~6e-8 * 0.1 / 1e-4 ~ 6e-5 relative, so 1e-3 tests "the same update".
+        assert!(rel_err(&db, &da) < 1e-3, "update differs by {}", rel_err(&db, &da));
         assert!(rel_err(&flat_params(&b.d), &flat_params(&a.d)) < 1e-6);
     }
 
