@@ -8,6 +8,7 @@
 //! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
 //! - [`early_stopping`]: Algorithm 2 as a monitor.
 //! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
+//! - [`inception`]: pytorch-fid's Inception-v3 (FID features), loading its `.pth` with burn-store.
 //!
 //! None of it depends on the experiments runner: a user training their own burn GAN implements
 //! [`nets::GanGenerator`] / [`nets::GanDiscriminator`] and calls the probes and the monitor.
@@ -18,6 +19,7 @@ pub mod checkpoint;
 pub mod dcgan;
 pub mod early_stopping;
 pub mod gan;
+pub mod inception;
 pub mod mlp;
 pub mod nets;
 pub mod probes;
