@@ -458,6 +458,8 @@ impl<B: Backend> InceptionFid<B> {
     /// Features of `n` images given as f32 values in [0, 1], NCHW row-major with `channels` 1 or 3
     /// (1: grey, repeated to RGB as pytorch-fid's image loader does with `convert("RGB")`),
     /// `batch` images per forward pass. Returns `n` rows of [`FEATURE_DIM`] values.
+    // Flat slice + its NCHW shape spelled out: the caller-side form of pytorch-fid's batches.
+    #[allow(clippy::too_many_arguments)]
     pub fn features(
         &self,
         images: &[f32],
