@@ -39,6 +39,11 @@ pub enum MetricsCmd {
         fake: PathBuf,
         #[arg(long, default_value = "mnist", help = CLASSIFIER_HELP)]
         classifier: String,
+        /// pytorch-fid's Inception weights (`pt_inception-2015-12-05-6726825d.pth`; pytorch-fid
+        /// caches them in ~/.cache/torch/hub/checkpoints/). R and F are then folders of PNG
+        /// images, embedded as pytorch-fid does (README, "Inception FID").
+        #[arg(long)]
+        inception: Option<PathBuf>,
     },
     /// Precision, recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020),
     /// as the `prdc` package computes them. Prints {"precision":..,"recall":..,"density":..,"coverage":..}.
@@ -144,7 +149,12 @@ fn rows<'a>(m: &'a FeatureMatrix, name: &'static str, path: &Path) -> Result<Row
 
 pub fn run(cmd: MetricsCmd) -> Result<()> {
     match cmd {
-        MetricsCmd::Fid { real, fake, classifier } => {
+        MetricsCmd::Fid { real, fake, classifier, inception } => {
+            if let Some(weights) = inception {
+                let v = crate::inception_cli::fid(&weights, &real, &fake)?;
+                println!("{}", serde_json::json!({ "fid": v }));
+                return Ok(());
+            }
             let mut emb = Embedder::new(classifier);
             let (r, f) = (load(&real, &mut emb)?, load(&fake, &mut emb)?);
             let v = metrics::fid(rows(&r, "real", &real)?, rows(&f, "fake", &fake)?)?;

@@ -11,6 +11,7 @@
 //! - [`early_stopping`]: Algorithm 2 as a monitor.
 //! - [`duality_gap`]: the duality gap and the perturbed duality gap of a (G, D) pair.
 //! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
+//! - [`inception`]: pytorch-fid's Inception-v3 (FID features), loading its `.pth` with burn-store.
 //!
 //! None of it depends on the experiments runner: a user training their own burn GAN implements
 //! [`nets::GanGenerator`] / [`nets::GanDiscriminator`] and calls the probes and the monitor.
@@ -23,6 +24,7 @@ pub mod dcgan;
 pub mod duality_gap;
 pub mod early_stopping;
 pub mod gan;
+pub mod inception;
 pub mod mlp;
 pub mod nets;
 pub mod probes;
