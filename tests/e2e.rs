@@ -45,10 +45,10 @@ fn unknown_item_lists_the_valid_ids() {
 }
 
 #[test]
-fn pending_item_names_the_issue_that_builds_it() {
+fn pending_item_says_what_it_waits_for() {
     let o = run(&["fig4"]);
     assert!(!o.status.success());
-    assert!(error_line(&o).contains("issue #"));
+    assert!(error_line(&o).contains("not built yet: it needs"), "{}", error_line(&o));
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub fn write(out_root: &Path, skipped: &[(String, String)]) -> Result<()> {
                 Some((_, why)) => (format!("skipped, not built: {why}"), "-".into(), "-".into()),
                 None => ("not run yet".into(), "-".into(), "-".into()),
             },
-            (Status::Pending(n), None) => (format!("not built yet (issue #{n})"), "-".into(), "-".into()),
+            (Status::Pending(why), None) => (format!("not built yet (waits for {why})"), "-".into(), "-".into()),
         };
         let link = if meta.is_some() { format!("[{}](#{})", e.id, e.id) } else { e.id.to_string() };
         writeln!(s, "| {link} | {} | {status} | {profile} | {seed} |", e.title)?;

@@ -171,7 +171,7 @@ fn list(c: &Common) {
                 Some(m) => format!("built:{}", m.profile),
                 None => "ready".to_string(),
             },
-            Status::Pending(n) => format!("issue #{n}"),
+            Status::Pending(_) => "pending".to_string(),
         };
         let id = if e.aliases.is_empty() { e.id.to_string() } else { format!("{}+{}", e.id, e.aliases.join("+")) };
         println!("{:<20} {:<10} {:<26} {}", id, status, e.needs, e.title);
@@ -199,8 +199,8 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
             bail!("unknown item `{id}`; valid ids: {}", catalogue::all_ids().join(", "));
         };
         let Status::Ready(run) = e.status else {
-            let Status::Pending(n) = e.status else { unreachable!() };
-            bail!("item `{id}` ({}) is not built yet: it needs {}, which issue #{n} adds", e.title, e.needs);
+            let Status::Pending(why) = e.status else { unreachable!() };
+            bail!("item `{id}` ({}) is not built yet: it needs {}; waiting for {why}", e.title, e.needs);
         };
         if !entries.iter().any(|(x, _, _, _): &(&str, _, _, _)| *x == e.id) {
             entries.push((e.id, e.title, catalogue::scale(&e, c.profile), run));

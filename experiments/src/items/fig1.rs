@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         gs.eval_samples,
         s.epochs.iter().map(|e| format!("epoch {e}: {}/{} ({:.0}%)", q(*e).covered, gs.modes(), 100.0 * q(*e).hq)).collect::<Vec<_>>().join(", ")
     );
-    md.push_str("Row 2 (MNIST embedded with UMAP) is not built yet: it needs the MNIST data and a UMAP embedding (issue #5).\n\n");
+    md.push_str("Row 2 (MNIST embedded with UMAP) is not built yet: it needs a DCGAN run on MNIST and a UMAP embedding (the image runs, not yet built).\n\n");
     md.push_str(COVARIANCE_NOTE);
     out.markdown(md);
     out.text("fig1_notes.md", "The covariance inconsistency (footnote vs Appendix F) and the run settings", &format!("{COVARIANCE_NOTE}\n\nRun settings (configs/gmm.yaml):\n\n```yaml\n{}```\n", gs.yaml()))?;
@@ -79,7 +79,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             note_panel(
                 &bottom,
                 &[
-                    "Row 2 (MNIST + UMAP, epochs(batches) 0(0) 0(8) 0(32) 0(64) 32(0) 47(0)): not built yet - needs MNIST and UMAP (issue #5).",
+                    "Row 2 (MNIST + UMAP, epochs(batches) 0(0) 0(8) 0(32) 0(64) 32(0) 47(0)): not built yet - needs the MNIST GAN run and UMAP.",
                     "Mixture covariance 0.0125 I (Appendix F); the paper's footnote says 0.1 I for this figure - see fig1_notes.md.",
                 ],
             )

@@ -71,7 +71,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         truth.fitted_epoch,
         truth.collapse_epoch.map_or("never".to_string(), |c| format!("from epoch {c}"))
     ));
-    md.push_str(" The MNIST, Fashion-MNIST and CIFAR-10 columns need the image training of issue #5.");
+    md.push_str(" The MNIST, Fashion-MNIST and CIFAR-10 columns need the image GAN runs, not built yet.");
     out.markdown(md);
     out.png(
         "fig5_gmm.png",

@@ -20,8 +20,8 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         "disc_threshold" => disc_threshold(a),
         // A statement about trained networks or data this build cannot make yet: the claim's
         // `how` says what will check it.
-        "needs_training" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "needs the GAN training runs (issue #4)")),
-        "needs_data" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "needs the MNIST / Fashion-MNIST data and the classifier (issue #5)")),
+        "needs_training" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "needs the image GAN training runs (not built yet)")),
+        "needs_data" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "needs the image GAN runs on MNIST / Fashion-MNIST (not built yet)")),
         "appendix_f_from_data" => appendix_f_from_data(a),
         "needs_cifar" => Ok(Outcome::new("-", Verdict::NotCheckableHere, "CIFAR-10 is not available here; a user can supply it (data/cifar-10-batches-bin/)")),
         "four_sigma" => four_sigma(a),
