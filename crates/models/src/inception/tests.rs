@@ -224,19 +224,17 @@ fn tmp_path(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// The full file, written once per test process.
-fn full_pth() -> &'static PathBuf {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| {
-        let p = tmp_path(WEIGHTS_FILE);
-        write_pth(&p, full_state_dict());
-        p
-    })
-}
-
+/// The network loaded from the full file, written once per test process and deleted once loaded
+/// (it is ~100 MB; the loaded tensors are in memory).
 fn loaded() -> &'static InceptionFid<B> {
     static NET: OnceLock<InceptionFid<B>> = OnceLock::new();
-    NET.get_or_init(|| InceptionFid::<B>::load(full_pth(), &Default::default()).expect("load"))
+    NET.get_or_init(|| {
+        let p = tmp_path(WEIGHTS_FILE);
+        write_pth(&p, full_state_dict());
+        let net = InceptionFid::<B>::load(&p, &Default::default()).expect("load");
+        std::fs::remove_file(&p).ok();
+        net
+    })
 }
 
 // ---------- loading ----------
@@ -281,6 +279,7 @@ fn missing_keys_are_listed() {
     assert_eq!(*count, (conv_table().len() - 5) * 5, "{e}");
     assert!(!examples.is_empty() && examples.iter().all(|k| k.starts_with("Mixed_")), "{e}");
     assert!(e.to_string().contains(&examples[0]));
+    std::fs::remove_file(&p).ok();
 }
 
 #[test]
@@ -292,6 +291,7 @@ fn wrong_shape_is_an_error() {
     let e = InceptionFid::<B>::load(&p, &Default::default()).unwrap_err();
     assert!(matches!(e, InceptionError::Mismatch { .. }), "{e}");
     assert!(e.to_string().contains("Conv2d_1a_3x3.conv.weight"), "{e}");
+    std::fs::remove_file(&p).ok();
 }
 
 #[test]
