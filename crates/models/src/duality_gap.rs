@@ -57,10 +57,10 @@
 
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
+use burn::module::{AutodiffModule, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_sigmoid;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -430,6 +430,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Module;
+    use burn::tensor::backend::Backend;
     use crate::backends::{ndarray_device, NdArrayAd};
     use crate::gan::flat_params;
     use crate::mlp::MlpConfig;
