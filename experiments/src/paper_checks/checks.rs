@@ -601,20 +601,11 @@ fn gan_value_identities(_a: &Args) -> Result<Outcome> {
 /// the data (their `appendix_f.csv`; the items must have run: `experiments fig8 fig9`).
 fn appendix_f_from_data(a: &Args) -> Result<Outcome> {
     let item = a.str("item")?;
-    let path = a.figures.join(item).join("appendix_f.csv");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Outcome::new(
-            "-",
-            Verdict::NotCheckableHere,
-            format!("{} is missing: run `experiments {item}` (it fetches the data) before paper-checks", path.display()),
-        ));
+    let t = match ItemCsv::read(a, item, "appendix_f.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
     };
-    let value = |q: &str| -> Result<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{q},")).and_then(|r| r.split(',').next()).and_then(|v| v.parse().ok()))
-            .ok_or_else(|| anyhow::anyhow!("{}: no row {q}", path.display()))
-    };
-    let (k10, kall, var) = (value("k_d_first_per_label")?, value("k_d_all_images")?, value("variance_pooled")?);
+    let (k10, kall, var) = (t.quantity("k_d_first_per_label")?, t.quantity("k_d_all_images")?, t.quantity("variance_pooled")?);
     let (pk, pv) = (a.f64("k_d")?, a.f64("variance")?);
     let ok = matches_printed(&format!("{pk:.1}"), k10) && matches_printed(&format!("{pv:.2}"), var);
     Ok(Outcome::holds_if(
@@ -624,7 +615,8 @@ fn appendix_f_from_data(a: &Args) -> Result<Outcome> {
     ))
 }
 
-/// An item's CSV (header row, comma-separated, no quoted commas: what `ItemOutput::csv` writes),
+/// An item's CSV (header row, comma-separated: what `ItemOutput::csv` writes; the columns read here
+/// come before any free-text column, so a quoted comma in a later one does not shift them),
 /// read by the claims about trained networks: the training happens in the item, the comparison here.
 struct ItemCsv {
     path: std::path::PathBuf,
