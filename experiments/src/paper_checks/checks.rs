@@ -617,7 +617,8 @@ fn appendix_f_from_data(a: &Args) -> Result<Outcome> {
 
 /// An item's CSV (header row, comma-separated: what `ItemOutput::csv` writes; the columns read here
 /// come before any free-text column, so a quoted comma in a later one does not shift them),
-/// read by the claims about trained networks: the training happens in the item, the comparison here.
+/// read by the claims about what items computed (data, trained networks): the work happens in the
+/// item, the comparison here.
 struct ItemCsv {
     path: std::path::PathBuf,
     header: Vec<String>,
