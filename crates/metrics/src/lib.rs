@@ -10,11 +10,13 @@
 //! - [`mixture`]: mode coverage and the high-quality-sample rate on Gaussian mixtures.
 //! - [`classes`]: class histograms with total-variation and chi-squared divergence to the real
 //!   allocation, and the class-pair counts of the paper's Figure 4 (Appendix F.1).
+//! - [`collapse`]: the written ground-truth collapse rule for image runs (classes covered, FID).
 //!
 //! Inputs are [`Rows`] views (a slice and a column count); every function checks shapes and
 //! finiteness and returns [`MetricsError`] naming the offending argument instead of panicking.
 
 pub mod classes;
+pub mod collapse;
 pub mod frechet;
 mod linalg;
 pub mod mixture;

@@ -197,15 +197,60 @@ pub fn probe_latents(seed: u64, k: usize, latent: usize) -> Vec<f32> {
     (0..k * latent).map(|_| StandardNormal.sample(&mut rng)).collect()
 }
 
-/// Trains `gan` on `data` as `cfg` says. `on_epoch(epoch, gan, record)` runs after every epoch
-/// (snapshots, evaluation); the score it returns is attached to that epoch's checkpoint and
-/// used for "the best earlier checkpoint".
-pub fn train<B, G, D, F>(gan: &mut Gan<B, G, D>, data: &InMemoryData, cfg: &LoopConfig, mut on_epoch: F) -> Result<TrainReport, TrainError>
+/// What a caller observes during [`train_with_hooks`]: the state within an epoch (for records
+/// finer than epochs: Figure 1's batches 0, 8, 32, 64; Figure 15's batch collections) and after
+/// each epoch. Hooks must not change the training state (evaluate in [`crate::Mode::Eval`], draw
+/// from their own seeded RNGs), so that a resumed run stays bit-identical.
+pub trait TrainHooks<B, G, D>
+where
+    B: AutodiffBackend,
+    G: GanGenerator<B> + AutodiffModule<B>,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+{
+    /// Called with `batches` = 0 before the first batch of (1-based) epoch `epoch`, then after
+    /// each batch with the number of batches done in that epoch.
+    fn within_epoch(&mut self, _epoch: usize, _batches: usize, _gan: &Gan<B, G, D>) -> Result<(), String> {
+        Ok(())
+    }
+    /// Called after every epoch (snapshots, evaluation); the score returned is attached to that
+    /// epoch's checkpoint and used for "the best earlier checkpoint".
+    fn after_epoch(&mut self, epoch: usize, gan: &Gan<B, G, D>, record: &EpochRecord) -> Result<Option<f64>, String>;
+}
+
+struct EpochFn<F>(F);
+
+impl<B, G, D, F> TrainHooks<B, G, D> for EpochFn<F>
 where
     B: AutodiffBackend,
     G: GanGenerator<B> + AutodiffModule<B>,
     D: GanDiscriminator<B> + AutodiffModule<B>,
     F: FnMut(usize, &Gan<B, G, D>, &EpochRecord) -> Result<Option<f64>, String>,
+{
+    fn after_epoch(&mut self, epoch: usize, gan: &Gan<B, G, D>, record: &EpochRecord) -> Result<Option<f64>, String> {
+        (self.0)(epoch, gan, record)
+    }
+}
+
+/// Trains `gan` on `data` as `cfg` says. `on_epoch(epoch, gan, record)` runs after every epoch
+/// (snapshots, evaluation); the score it returns is attached to that epoch's checkpoint and
+/// used for "the best earlier checkpoint".
+pub fn train<B, G, D, F>(gan: &mut Gan<B, G, D>, data: &InMemoryData, cfg: &LoopConfig, on_epoch: F) -> Result<TrainReport, TrainError>
+where
+    B: AutodiffBackend,
+    G: GanGenerator<B> + AutodiffModule<B>,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+    F: FnMut(usize, &Gan<B, G, D>, &EpochRecord) -> Result<Option<f64>, String>,
+{
+    train_with_hooks(gan, data, cfg, &mut EpochFn(on_epoch))
+}
+
+/// [`train`] with hooks inside the epoch as well ([`TrainHooks`]).
+pub fn train_with_hooks<B, G, D, H>(gan: &mut Gan<B, G, D>, data: &InMemoryData, cfg: &LoopConfig, hooks: &mut H) -> Result<TrainReport, TrainError>
+where
+    B: AutodiffBackend,
+    G: GanGenerator<B> + AutodiffModule<B>,
+    D: GanDiscriminator<B> + AutodiffModule<B>,
+    H: TrainHooks<B, G, D>,
 {
     let t0 = Instant::now();
     if data.dim() != gan.d.in_dim() || gan.g.out_dim() != data.dim() {
@@ -263,6 +308,7 @@ where
         let mut steeps = Vec::new();
         let mut fired_this_epoch = false;
         let mut batches_done = 0;
+        hooks.within_epoch(epoch, 0, gan).map_err(TrainError::Hook)?;
         for b in 0..per_epoch {
             if pos + cfg.batch_size > data.len() {
                 order.shuffle(&mut rng);
@@ -281,7 +327,11 @@ where
             };
             state.iterations_done += 1;
             batches_done += 1;
-            if !(stats.loss_d.is_finite() && stats.loss_g.is_finite()) {
+            let finite = stats.loss_d.is_finite() && stats.loss_g.is_finite();
+            if finite && b + 1 < per_epoch {
+                hooks.within_epoch(epoch, batches_done, gan).map_err(TrainError::Hook)?;
+            }
+            if !finite {
                 let kept = match (&ckpt, ckpt.as_ref().and_then(|c| c.latest())) {
                     (Some(c), Some(e)) => format!("the last good checkpoint (epoch {e}) is kept in {}", c.path().display()),
                     _ => "no checkpoint was saved before it".to_string(),
@@ -333,7 +383,7 @@ where
         }
         state.epochs_done = epoch;
         state.history.push(rec.clone());
-        let score = on_epoch(epoch, gan, &rec).map_err(TrainError::Hook)?;
+        let score = hooks.after_epoch(epoch, gan, &rec).map_err(TrainError::Hook)?;
         if let (Some(c), true) = (&ckpt, cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0) {
             let at = state.monitor.as_ref().map(|m| m.observed()).unwrap_or(epoch);
             if let Some(m) = state.monitor.as_mut() {
