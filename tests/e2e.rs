@@ -46,7 +46,7 @@ fn unknown_item_lists_the_valid_ids() {
 
 #[test]
 fn pending_item_says_what_it_waits_for() {
-    let o = run(&["fig4"]);
+    let o = run(&["fig20"]);
     assert!(!o.status.success());
     assert!(error_line(&o).contains("not built yet: it needs"), "{}", error_line(&o));
 }
@@ -435,4 +435,122 @@ fn classifier_item_and_metrics_on_idx_and_png_images() {
     let o = bin().args(["metrics", "fid", "--real", &p("empty"), "--fake", &p("a.gz"), "--classifier", rec.to_str().unwrap()]).output().unwrap();
     let line = error_line(&o);
     assert!(line.contains("empty") && line.contains(".png"), "{line}");
+}
+
+// ---- image runs and the run store (issue #9) ----
+
+/// A config folder whose images.yaml trains a tiny DCGAN on the tiny MNIST only (seconds).
+fn tiny_image_configs(name: &str, epochs: usize) -> PathBuf {
+    let dir = temp_dir(name);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let yaml = format!(
+        "image_size: 28\ncifar_image_size: 32\ng_features: 4\nd_features: 4\nbatch: 20\nlr: 0.0002\nbeta1: 0.5\nbeta2: 0.999\n\
+steepness_latents: 2\npower_h: 0.001\neval_samples: 60\npair_batch: 40\npair_tau: 0.01\ncover_share: 0.25\ngrid: 4\nparticles: 2\n\
+particle_power_iters: 2\numap_points: [[0, 0], [0, 2], [1, 0]]\numap_images: 20\npair_epochs: 2\npair_collections: 2\ncheckpoint_every: 1\n\
+k_g: -0.5\ncollapse: {{persist: 2, classes_drop: 2, fid_ratio: 2.0}}\nmnist_source: subset\n\
+datasets:\n  mnist: {{train: 0, heldout: 100, epochs: {epochs}, warmup: 1, paper_threshold: 1877, paper_collapse_epoch: 46}}\n"
+    );
+    std::fs::write(dir.join("images.yaml"), yaml).unwrap();
+    std::fs::write(dir.join("fig5.yaml"), std::fs::read_to_string(dir.join("fig5.yaml")).unwrap()).unwrap();
+    dir
+}
+
+fn tiny_classifier(data_dir: &PathBuf) {
+    let out = temp_dir("img-qx-out");
+    let o = bin()
+        .env("GAN_DATA_DIR", data_dir)
+        .args(["classifier", "--set", "sets=[mnist]", "--out", out.to_str().unwrap()])
+        .args(["--set", "mnist_holdout_per_class=10", "--set", "mnist_epochs=1", "--set", "conv1=4", "--set", "conv2=4", "--set", "hidden=8"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn image_cmd(data: &PathBuf, runs: &PathBuf, cfg: &PathBuf, out: &PathBuf, items: &[&str]) -> Command {
+    let mut c = bin();
+    c.env("GAN_DATA_DIR", data).env("GAN_RUNS_DIR", runs).args(items).args(["--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]);
+    c
+}
+
+fn run_folder(runs: &PathBuf) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(runs.join("image")).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.')).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+#[test]
+fn image_runs_are_stored_reused_resumed_and_checked() {
+    let data = tiny_mnist_data("img-data", 30);
+    tiny_classifier(&data);
+    let cfg = tiny_image_configs("img-cfg", 3);
+    let out = temp_dir("img-out");
+    let runs_a = temp_dir("img-runs-a");
+
+    // First call trains the run into the store and builds the figures.
+    let o = image_cmd(&data, &runs_a, &cfg, &out, &["fig4", "fig19", "detector-images"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("training image run MNIST 28x28 seed 1"), "{}", stderr(&o));
+    for f in ["fig4/fig4.png", "fig4/fig4_pairs.csv", "fig19/fig19.png", "fig19/fig19.csv", "detector-images/detector_images.png", "detector-images/detector_images_summary.csv"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let folder = run_folder(&runs_a);
+    let record = std::fs::read_to_string(folder.join("record.csv")).unwrap();
+    assert_eq!(record.lines().count(), 1 + 4, "header + epochs 0..=3: {record}");
+    let settings = std::fs::read_to_string(folder.join("settings.yaml")).unwrap();
+    assert!(settings.starts_with("kind: image\nseed: 1\n") && settings.contains("dataset: mnist"), "{settings}");
+    assert!(folder.join("finished.yaml").is_file() && folder.join("samples/e0003-b00000.u8").is_file() && folder.join("umap/e0000-b00002.u8").is_file());
+
+    // Second call: read from the store, nothing retrained.
+    let o = image_cmd(&data, &runs_a, &cfg, &out, &["fig19"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("training image run"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(folder.join("record.csv")).unwrap(), record);
+
+    // Killed in the middle of epoch 2 (fault injection: abort after 3 of its batches), then the
+    // same command again: it resumes from the epoch-1 checkpoint and ends with the same record.
+    let runs_b = temp_dir("img-runs-b");
+    let o = image_cmd(&data, &runs_b, &cfg, &out, &["fig19"]).env("GAN_TEST_ABORT_AT", "1:3").output().unwrap();
+    assert!(!o.status.success(), "the injected abort must kill the run");
+    let fb = run_folder(&runs_b);
+    assert!(!fb.join("finished.yaml").exists());
+    let o = image_cmd(&data, &runs_b, &cfg, &out, &["fig19"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(fb.join("record.csv")).unwrap(), record, "resumed record differs from the uninterrupted one");
+    assert_eq!(std::fs::read_to_string(fb.join("pairs.csv")).unwrap(), std::fs::read_to_string(folder.join("pairs.csv")).unwrap());
+    let summary = std::fs::read_to_string(fb.join("finished.yaml")).unwrap();
+    assert!(summary.contains("resumed_from: 1"), "{summary}");
+
+    // A folder whose settings.yaml was edited is refused in one line naming it.
+    let s = std::fs::read_to_string(fb.join("settings.yaml")).unwrap();
+    std::fs::write(fb.join("settings.yaml"), s.replace("lr: 0.0002", "lr: 0.001")).unwrap();
+    let o = image_cmd(&data, &runs_b, &cfg, &out, &["fig19"]).output().unwrap();
+    assert!(!o.status.success());
+    let line = error_line(&o);
+    assert!(line.contains(fb.file_name().unwrap().to_str().unwrap()) && line.contains("settings.yaml"), "{line}");
+
+    // A truncated record is one line naming the file and line.
+    std::fs::write(fb.join("settings.yaml"), s).unwrap();
+    let rec = std::fs::read_to_string(fb.join("record.csv")).unwrap();
+    std::fs::write(fb.join("record.csv"), &rec[..rec.len() - 5]).unwrap();
+    let o = image_cmd(&data, &runs_b, &cfg, &out, &["fig19"]).output().unwrap();
+    assert!(!o.status.success());
+    let line = error_line(&o);
+    assert!(line.contains("record.csv") && line.contains("truncated"), "{line}");
+}
+
+#[test]
+fn image_items_without_a_classifier_say_how_to_make_one() {
+    let data = tiny_mnist_data("img-noqx", 30);
+    let cfg = tiny_image_configs("img-noqx-cfg", 2);
+    let out = temp_dir("img-noqx-out");
+    let runs = temp_dir("img-noqx-runs");
+    let o = image_cmd(&data, &runs, &cfg, &out, &["fig19"]).output().unwrap();
+    assert!(!o.status.success());
+    let line = error_line(&o);
+    assert!(line.contains("classifier") && line.contains("cargo run --release -p experiments -- classifier"), "{line}");
+    assert!(!out.join("fig19").exists(), "nothing half-written");
 }

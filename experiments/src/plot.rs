@@ -430,3 +430,40 @@ pub fn heatmap(area: &Area, title: &str, m: &[Vec<f64>], labels: &[String], anno
     colour_bar(&bar_area, lo, hi, "")?;
     Ok(())
 }
+
+/// A grid of images (`n` images of `channels x size x size` u8 pixels, channel-major as the
+/// networks produce them) drawn into `area` under `title`, `cols` per row, scaled by nearest
+/// neighbour to fit; framed in red when `frame_red` (Figure 5's best earlier checkpoint).
+pub fn image_grid(area: &Area, title: &str, pixels: &[u8], channels: usize, size: usize, cols: usize, frame_red: bool) -> Result<()> {
+    let per = channels * size * size;
+    let n = if per == 0 { 0 } else { pixels.len() / per };
+    let cols = cols.max(1).min(n.max(1));
+    let rows = n.div_ceil(cols);
+    let (w, h) = area.dim_in_pixel();
+    let top = 22u32;
+    area.draw_text(title, &font(13), (4, 3)).map_err(err)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let cell = ((w.saturating_sub(8)) / cols as u32).min(h.saturating_sub(top + 4) / rows as u32).max(1);
+    let scale = cell as f64 / (size as f64 + 1.0);
+    let x0 = (w.saturating_sub(cell * cols as u32)) / 2;
+    for i in 0..n {
+        let img = &pixels[i * per..(i + 1) * per];
+        let (gx, gy) = (x0 + (i % cols) as u32 * cell, top + (i / cols) as u32 * cell);
+        let side = (size as f64 * scale).floor() as u32;
+        for py in 0..side {
+            for px in 0..side {
+                let (sx, sy) = (((px as f64) / scale) as usize, ((py as f64) / scale) as usize);
+                let (sx, sy) = (sx.min(size - 1), sy.min(size - 1));
+                let at = |c: usize| img[c * size * size + sy * size + sx];
+                let col = if channels >= 3 { RGBColor(at(0), at(1), at(2)) } else { RGBColor(at(0), at(0), at(0)) };
+                area.draw_pixel(((gx + px) as i32, (gy + py) as i32), &col).map_err(err)?;
+            }
+        }
+    }
+    if frame_red {
+        area.draw(&Rectangle::new([(1, 1), (w as i32 - 2, h as i32 - 2)], RED.stroke_width(4))).map_err(err)?;
+    }
+    Ok(())
+}

@@ -20,6 +20,8 @@ pub mod fig22;
 pub mod fig3;
 pub mod fig5;
 pub mod gmm;
+pub mod image_figs;
+pub mod image_runs;
 pub mod kl_toy;
 pub mod mode_distances;
 pub mod ode;

@@ -28,6 +28,12 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         "fig11_radius" => fig11_radius(a),
         "gmm_detector_stop" => gmm_detector_stop(a),
         "steepness_rises" => steepness_rises(a),
+        "image_steepness_rises" => image_steepness_rises(a),
+        "image_pairs_fitting" => image_pairs_fitting(a),
+        "image_detector_stop" => image_detector_stop(a),
+        "image_collapse_epoch" => image_collapse_epoch(a),
+        "image_losses_after_collapse" => image_losses_after_collapse(a),
+        "image_thresholds" => image_thresholds(a),
         "gmm_variance_consistency" => gmm_variance_consistency(a),
         "closed_form_vs_generic" => closed_form_vs_generic(a),
         "closed_form_constant" => closed_form_constant(a),
@@ -745,5 +751,179 @@ fn steepness_rises(a: &Args) -> Result<Outcome> {
             fmt(median(ratios))
         ),
         "detector-gmm's per-epoch probes (figures/detector-gmm/detector_gmm_epochs.csv)",
+    ))
+}
+
+// ---- the image runs (items fig5, fig14, fig19, detector-images; issue 9) ----
+
+/// The row of `detector_images_summary.csv` for data set `name`, or an outcome saying why
+/// there is none (item not run, data set not on this machine).
+fn image_row(a: &Args, name: &str) -> std::result::Result<(ItemCsv, usize), Outcome> {
+    let t = ItemCsv::read(a, "detector-images", "detector_images_summary.csv")?;
+    let Ok(ds) = t.strs("dataset") else { return Err(Outcome::new("-", Verdict::NotCheckableHere, "detector-images summary has no dataset column")) };
+    match ds.iter().position(|d| *d == name) {
+        Some(i) => Ok((t, i)),
+        None => Err(Outcome::new(
+            "-",
+            Verdict::NotCheckableHere,
+            format!("no {name} run in figures/detector-images (for CIFAR-10: its files are not on this machine; a user can supply them)"),
+        )),
+    }
+}
+
+/// Which profile made an item's outputs (from its meta.yaml), for the ledger's notes.
+fn profile_of(a: &Args, item: &str) -> String {
+    std::fs::read_to_string(a.figures.join(item).join("meta.yaml"))
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("profile: ").map(|s| s.trim().to_string())))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Section 6.1 on images: steepness rises over the first epochs while q_d stays below the
+/// (recomputed) threshold.
+fn image_steepness_rises(a: &Args) -> Result<Outcome> {
+    let share = a.f64("window_share")?;
+    let mut parts = Vec::new();
+    let (mut n, mut ok) = (0, 0);
+    for (name, key) in [("MNIST", "mnist"), ("Fashion-MNIST", "fashion_mnist"), ("CIFAR-10", "cifar10")] {
+        let Ok(t) = ItemCsv::read(a, "fig5", &format!("fig5_{key}_metrics.csv")) else { continue };
+        let (thr_t, i) = match image_row(a, name) {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        let thr = thr_t.f64s("threshold")?[i];
+        let (ep, st, qd) = (t.f64s("epoch")?, t.f64s("steepness")?, t.f64s("q_d")?);
+        let last = ep.iter().cloned().fold(0.0, f64::max);
+        let w = (share * last).round().max(2.0);
+        let idx: Vec<usize> = (0..ep.len()).filter(|&j| ep[j] >= 1.0 && ep[j] <= w).collect();
+        let (Some(&f), Some(&l)) = (idx.first(), idx.last()) else { continue };
+        let ratio = st[l] / st[f];
+        let small = idx.iter().all(|&j| !(qd[j] >= thr));
+        n += 1;
+        ok += usize::from(ratio > 1.0 && small);
+        parts.push(format!("{name}: steepness x{} over epochs 1..{w}, q_d max there {} vs threshold {}", fmt(ratio), fmt(idx.iter().map(|&j| qd[j]).fold(f64::NEG_INFINITY, f64::max)), fmt(thr)));
+    }
+    if n == 0 {
+        return Ok(Outcome::new("-", Verdict::NotCheckableHere, "run `experiments fig5 detector-images` first"));
+    }
+    Ok(Outcome::holds_if(ok == n, parts.join("; "), format!("fig5's image columns, profile {}", profile_of(a, "fig5"))))
+}
+
+/// Appendix G.2: off-diagonal pair counts rise then fall during fitting; at collapse few entries
+/// remain ("by the 36th epoch only two entries").
+fn image_pairs_fitting(a: &Args) -> Result<Outcome> {
+    let t = match ItemCsv::read(a, "fig14", "fig14_summary.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let off = t.f64s("off_diagonal_pairs")?;
+    let nz = t.f64s("nonzero_entries")?;
+    let labels = t.strs("label")?;
+    if off.is_empty() {
+        bail!("{}: no rows", t.path.display());
+    }
+    let (pk, pv) = off.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b });
+    let end = off.len() - 1;
+    let rise_fall = pk > 0 && off[end] < pv;
+    let few = nz[end] <= a.f64("entries_at_collapse")?;
+    Ok(Outcome::holds_if(
+        rise_fall && few,
+        format!(
+            "off-diagonal pairs {} at {}, peak {} at {}, {} at {}; non-zero entries at {}: {}",
+            fmt(off[0]),
+            labels[0],
+            fmt(pv),
+            labels[pk],
+            fmt(off[end]),
+            labels[end],
+            labels[end],
+            fmt(nz[end])
+        ),
+        format!("fig14 (MNIST), profile {}; the paper's two entries come at its epoch 36 of a run collapsing at 46", profile_of(a, "fig14")),
+    ))
+}
+
+/// Section 6.2 / App. G.4: the stop of Algorithm 2 on one data set: `want` = "in time"
+/// (immediately preceding collapse) or a stop reason ("disc_grad": the q_d surge).
+fn image_detector_stop(a: &Args) -> Result<Outcome> {
+    let name = a.str("dataset")?;
+    let want = a.str("want")?;
+    let (t, i) = match image_row(a, name) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let (stop, col, lead) = (t.f64s("stop_epoch")?[i], t.f64s("collapse_epoch")?[i], t.f64s("lead_epochs")?[i]);
+    let reason = t.strs("reason")?[i].to_string();
+    let verdict = t.strs("verdict")?[i].to_string();
+    let ok = if want == "in time" { verdict == "in time" && lead <= a.f64("max_lead")? } else { reason == want };
+    Ok(Outcome::holds_if(
+        ok,
+        format!("stop epoch {} ({reason}), collapse by the rule {}, lead {}, verdict {verdict}", fmt(stop), fmt(col), fmt(lead)),
+        format!("detector-images, profile {}; paper: {}", profile_of(a, "detector-images"), a.paper),
+    ))
+}
+
+/// Appendix G.6 / Figure 19: the collapse epoch.
+fn image_collapse_epoch(a: &Args) -> Result<Outcome> {
+    let name = a.str("dataset")?;
+    let (t, i) = match image_row(a, name) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let col = t.f64s("collapse_epoch")?[i];
+    let paper = a.f64("epoch")?;
+    let tol = a.f64("tolerance")?;
+    Ok(Outcome::holds_if(
+        (col - paper).abs() <= tol,
+        if col.is_finite() { format!("collapse at epoch {} by the written rule", fmt(col)) } else { "no collapse by the written rule within the run".into() },
+        format!("detector-images, profile {} (the paper's epochs are for 64x64 runs of its own length)", profile_of(a, "detector-images")),
+    ))
+}
+
+/// Appendix G.6: after collapse both losses escalate or drop to zero.
+fn image_losses_after_collapse(a: &Args) -> Result<Outcome> {
+    let name = a.str("dataset")?;
+    let (t, i) = match image_row(a, name) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let col = t.f64s("collapse_epoch")?[i];
+    if !col.is_finite() {
+        return Ok(Outcome::new("-", Verdict::NotCheckableHere, format!("the {name} run did not collapse by the written rule (profile {}), so there is no after", profile_of(a, "detector-images"))));
+    }
+    let l = match ItemCsv::read(a, "fig19", "fig19.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let (ds, ep, ld, lg) = (l.strs("dataset")?, l.f64s("epoch")?, l.f64s("loss_d")?, l.f64s("loss_g")?);
+    let mean = |f: &dyn Fn(f64) -> bool, v: &[f64]| {
+        let x: Vec<f64> = (0..ds.len()).filter(|&j| ds[j] == name && f(ep[j]) && v[j].is_finite()).map(|j| v[j]).collect();
+        x.iter().sum::<f64>() / x.len().max(1) as f64
+    };
+    let before = |e: f64| e >= 1.0 && e < col;
+    let after = |e: f64| e >= col;
+    let (rd, rg) = (mean(&after, &ld) / mean(&before, &ld), mean(&after, &lg) / mean(&before, &lg));
+    let extreme = |r: f64| !(0.5..=2.0).contains(&r);
+    Ok(Outcome::holds_if(
+        extreme(rd) || extreme(rg),
+        format!("mean loss after / before collapse: D x{}, G x{}", fmt(rd), fmt(rg)),
+        "fig19 + detector-images; holds when a loss at least doubles or halves after the collapse",
+    ))
+}
+
+/// Appendix F: the thresholds recomputed for the data and image size the runs use.
+fn image_thresholds(a: &Args) -> Result<Outcome> {
+    let name = a.str("dataset")?;
+    let (t, i) = match image_row(a, name) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let ours = t.f64s("threshold")?[i];
+    let printed = a.f64("printed")?;
+    let rel = (ours - printed).abs() / printed;
+    Ok(Outcome::holds_if(
+        rel <= 0.1,
+        format!("{} (relative difference {})", fmt(ours), fmt(rel)),
+        format!("recomputed by the image runs at their own size and data (profile {}); the 64x64 recomputation on the whole data set is fig8/fig9's", profile_of(a, "detector-images")),
     ))
 }
