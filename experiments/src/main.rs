@@ -11,6 +11,7 @@ mod calculator;
 mod catalogue;
 mod config;
 mod data_fetch;
+mod embed;
 mod inception_cli;
 mod index;
 mod items;
