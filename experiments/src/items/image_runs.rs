@@ -22,7 +22,7 @@
 //! use, so that evaluation never changes the training state (a resumed run is bit-identical).
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use models::burn::module::AutodiffModule;
+use models::burn::module::{AutodiffModule, Module};
 use models::burn::tensor::backend::AutodiffBackend;
 use models::classifier::{self as qx, Batch};
 use models::dcgan::{DcganConfig, DcganDiscriminator, DcganGenerator};
