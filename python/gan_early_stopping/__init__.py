@@ -68,6 +68,8 @@ def thresholds(images, labels, per_label: int = 10, variance: str = "pooled") ->
     "trace" for the others), D the number of values per image; threshold = k_d / (2 sigma).
     The result also has `.variance`, `.pair` (the farthest labels), `.dims`, `.classes`.
     """
+    if int(per_label) < 1:
+        raise ValueError(f"`per_label` must be >= 1, got {per_label}")
     arr = _np.asarray(images)
     if arr.ndim < 2:
         raise ValueError(f"`images` must have shape (n, d) or (n, h, w[, c]); got shape {arr.shape}")

@@ -41,6 +41,8 @@ def test_bad_input_raises_value_error_with_the_expected_shape():
         ges.thresholds(x.astype(complex), y)
     with pytest.raises(ValueError, match="per_label"):
         ges.thresholds(np.random.default_rng(0).normal(size=(20, 4)), y, per_label=11)
+    with pytest.raises(ValueError, match="per_label"):
+        ges.thresholds(x, y, per_label=-1)
     with pytest.raises(ValueError, match="negative"):
         ges.thresholds(x, -y)
     with pytest.raises(ValueError, match="variance"):
