@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(quantile(&v, 0.0), 1.0);
         assert_eq!(quantile(&v, 1.0), 9.0);
         assert_eq!(mode_quantile(&v, 8), quantile(&v, 0.875));
-        assert!(quantile(&[], 0.5).is_nan());
+        assert!(quantile::<f32>(&[], 0.5).is_nan());
     }
 
     /// The probe on the logits equals ||grad d / d|| computed from d = sigmoid(l) by finite
