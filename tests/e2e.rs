@@ -553,4 +553,107 @@ fn image_items_without_a_classifier_say_how_to_make_one() {
     let line = error_line(&o);
     assert!(line.contains("classifier") && line.contains("cargo run --release -p experiments -- classifier"), "{line}");
     assert!(!out.join("fig19").exists(), "nothing half-written");
+
+// ---- experiments detect --log (issue 13) ----
+
+fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// A field of a flat JSON object line (numbers, strings, null) by simple scanning.
+fn json_field(line: &str, key: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    match &v[key] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn detect_reproduces_the_detector_gmm_stops_from_its_own_per_epoch_csv() {
+    // The committed ci outputs of detector-gmm: per seed and epoch q_d and S, and per seed the
+    // stop of the paper's detector (both criteria) with its best checkpoint (every 10 epochs,
+    // score = modes covered + high-quality rate).
+    let epochs = repo_file("figures/detector-gmm/detector_gmm_epochs.csv");
+    let runs = std::fs::read_to_string(repo_file("figures/detector-gmm/detector_gmm_runs.csv")).unwrap();
+    let sigma = 0.0125f64.sqrt().to_string();
+    let o = run(&[
+        "detect", "--log", epochs.to_str().unwrap(), "--group", "seed", "--k-d", "2", "--sigma", &sigma, "--k-g", "-0.5", "--warmup", "50",
+        "--score", "modes_covered+hq_rate", "--checkpoint-every", "10", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    let want: Vec<Vec<&str>> = runs.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).filter(|f| f[1] == "paper (both criteria)").collect();
+    assert!(want.len() >= 2 && got.len() == want.len(), "{} groups for {} runs", got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(json_field(g, "group"), w[0], "seed order");
+        if w[2] == "-1" {
+            assert_eq!(json_field(g, "stopped"), "false", "seed {}", w[0]);
+            continue;
+        }
+        assert_eq!(json_field(g, "stop_step").parse::<f64>().unwrap(), w[2].parse::<f64>().unwrap(), "seed {} stop", w[0]);
+        assert_eq!(json_field(g, "reason"), w[3], "seed {}", w[0]);
+        assert_eq!(json_field(g, "q_d"), w[4], "seed {}: q_d at the stop, to the last digit", w[0]);
+        assert_eq!(json_field(g, "best_step").parse::<f64>().unwrap(), w[13].parse::<f64>().unwrap(), "seed {} best checkpoint", w[0]);
+    }
+    // The sentence form and the plot.
+    let png = temp_dir("detect-plot").join("stop.png");
+    let fig5 = repo_file("figures/fig5/fig5_gmm_metrics.csv");
+    let o = run(&[
+        "detect", "--log", fig5.to_str().unwrap(), "--k-d", "2", "--sigma", &sigma, "--score", "modes_covered+hq_rate", "--checkpoint-every", "10",
+        "--plot", png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    let meta = std::fs::read_to_string(repo_file("figures/fig5/meta.yaml")).unwrap();
+    let stop = s.split("stopped at epoch ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or_else(|| panic!("{s}"));
+    assert!(meta.contains(&format!("stopped at epoch {stop} by")), "fig5 reports another stop than {stop}:\n{s}");
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn detect_names_the_line_and_column_of_a_bad_log() {
+    let dir = temp_dir("detect-bad");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let args = |log: &str| vec!["detect".to_string(), "--log".into(), log.into(), "--k-d".into(), "2".into(), "--sigma".into(), "0.1".into()];
+    let cases = [
+        (write("nan.csv", "epoch,q_d,steepness\n1,0.5,1.0\n2,0.5,NaN\n"), "line 3, column `steepness`: NaN"),
+        (write("text.csv", "epoch,q_d,steepness\n1,abc,1.0\n"), "line 2, column `q_d`: \"abc\" is not a number"),
+        (write("missing.csv", "epoch,q_d\n1,0.5\n"), "missing column `steepness` (columns: epoch, q_d)"),
+        (write("bad.jsonl", "{\"q_d\": 1, \"steepness\": 2}\n{\"q_d\": \"x\", \"steepness\": 2}\n"), "line 2, column `q_d`: \"x\" is not a number"),
+    ];
+    for (log, msg) in &cases {
+        let o = bin().args(args(log)).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let e = error_line(&o);
+        assert!(e.contains(msg), "{e}");
+    }
+    let o = run(&["detect", "--log", &cases[0].0]);
+    assert!(error_line(&o).contains("--k-d and --sigma"));
+}
+
+#[test]
+fn detect_thresholds_from_data_are_fig8s_appendix_f() {
+    let data_dir = tiny_mnist_data("detect-data", 12);
+    let out = temp_dir("detect-fig8");
+    let o = bin().env("GAN_DATA_DIR", &data_dir).args(["fig8", "--set", "draws=2", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("fig8/appendix_f.csv")).unwrap();
+    let value = |q: &str| -> f64 {
+        let l = csv.lines().find(|l| l.starts_with(&format!("{q},"))).unwrap_or_else(|| panic!("{q}:\n{csv}"));
+        l.split(',').nth(1).unwrap().parse().unwrap()
+    };
+    let log = out.join("log.jsonl");
+    std::fs::write(&log, "{\"epoch\": 1, \"q_d\": 1.0, \"steepness\": 1.0}\n").unwrap();
+    let o = bin().env("GAN_DATA_DIR", &data_dir).args(["detect", "--log", log.to_str().unwrap(), "--data", "mnist", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o);
+    let k_d: f64 = json_field(line.trim(), "k_d").parse().unwrap();
+    let thr: f64 = json_field(line.trim(), "threshold_d").parse().unwrap();
+    assert!((k_d - value("k_d_first_per_label")).abs() < 1e-9 * k_d, "{k_d} vs {csv}");
+    assert!((thr - value("threshold_paper_arithmetic_pooled")).abs() < 1e-9 * thr, "{thr} vs {csv}");
 }

@@ -11,6 +11,7 @@ mod calculator;
 mod catalogue;
 mod config;
 mod data_fetch;
+mod detect_cli;
 mod embed;
 mod inception_cli;
 mod index;
@@ -106,6 +107,9 @@ enum Command {
     /// (FID and PRDC against the usual Python tools). Not part of the tests.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Algorithm 2 on a training log of q_d and the mean steepness from any framework (CSV or
+    /// JSON lines): where it stops, why, and the best logged checkpoint; --plot draws fig5's top row.
+    Detect(detect_cli::DetectCmd),
     #[command(external_subcommand)]
     Items(Vec<String>),
 }
@@ -161,6 +165,7 @@ fn real_main() -> Result<()> {
         Command::Theory(cmd) => calculator::run(cmd),
         Command::Metrics(cmd) => metrics_cli::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Detect(cmd) => detect_cli::run(cmd),
     }
 }
 

@@ -8,7 +8,7 @@
 //! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
 //! - [`classifier`]: the project's classifier q(x) (small CNN) for Figure 4's class pairs and as
 //!   the feature extractor of FID / precision-recall on 28x28 images.
-//! - [`early_stopping`]: Algorithm 2 as a monitor.
+//! - [`early_stopping`]: Algorithm 2 as a monitor (the burn-free `early-stopping` crate, re-exported).
 //! - [`duality_gap`]: the duality gap and the perturbed duality gap of a (G, D) pair.
 //! - [`checkpoint`], [`train`]: burn-record checkpoints and the epoch loop with resume.
 //! - [`inception`]: pytorch-fid's Inception-v3 (FID features), loading its `.pth` with burn-store.
@@ -22,7 +22,6 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod dcgan;
 pub mod duality_gap;
-pub mod early_stopping;
 pub mod gan;
 pub mod inception;
 pub mod mlp;
@@ -31,7 +30,10 @@ pub mod probes;
 pub mod train;
 
 pub use backends::{BackendError, BackendKind};
-pub use early_stopping::{EarlyStopping, EarlyStoppingConfig, Granularity, StopEvent, StopReason};
+/// Algorithm 2 lives in the burn-free `early-stopping` crate (shared with the Python bindings and
+/// `experiments detect`); `models::early_stopping::...` keeps naming it.
+pub use ::early_stopping::monitor as early_stopping;
+pub use ::early_stopping::{EarlyStopping, EarlyStoppingConfig, Granularity, StopEvent, StopReason};
 pub use gan::{Gan, GeneratorLoss, OptimizerKind, TrainConfig};
 pub use nets::{GanDiscriminator, GanGenerator, Mode};
 

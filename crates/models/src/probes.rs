@@ -47,24 +47,9 @@ where
     row_norms(g, 1.0)
 }
 
-/// The `level` quantile of `values` with linear interpolation between order statistics (the
-/// default of numpy.quantile and torch.quantile). NaN for an empty slice.
-pub fn quantile(values: &[f32], level: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v: Vec<f64> = values.iter().map(|x| *x as f64).collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let pos = level.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
-}
-
-/// Algorithm 2 line 3: the (1 - 1/m) quantile of the per-sample ratios, m = number of modes.
-pub fn mode_quantile(values: &[f32], modes: usize) -> f64 {
-    quantile(values, 1.0 - 1.0 / modes.max(1) as f64)
-}
+// The quantile of Algorithm 2 line 3 and the mean live in the burn-free `early-stopping` crate
+// (the monitor and the Python bindings use them); re-exported so `probes::quantile` still works.
+pub use ::early_stopping::{mean, mode_quantile, quantile};
 
 /// Largest singular value of a `rows x cols` row-major matrix (nalgebra's SVD, f64).
 pub fn spectral_norm(m: &[f64], rows: usize, cols: usize) -> f64 {
@@ -228,10 +213,6 @@ fn normalise_rows(v: &mut [f32], n: usize) {
     }
 }
 
-/// Arithmetic mean (NaN for an empty slice).
-pub fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
-}
 
 #[cfg(test)]
 mod tests {
@@ -255,7 +236,7 @@ mod tests {
         assert_eq!(quantile(&v, 0.0), 1.0);
         assert_eq!(quantile(&v, 1.0), 9.0);
         assert_eq!(mode_quantile(&v, 8), quantile(&v, 0.875));
-        assert!(quantile(&[], 0.5).is_nan());
+        assert!(quantile::<f32>(&[], 0.5).is_nan());
     }
 
     /// The probe on the logits equals ||grad d / d|| computed from d = sigmoid(l) by finite

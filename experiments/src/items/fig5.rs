@@ -6,13 +6,11 @@
 //! store; CIFAR-10's is reported as not built where its files are missing.
 
 use anyhow::Result;
-use plotters::style::RGBColor;
 use serde::Deserialize;
 
 use super::gmm::{self, replay, scatter, Criteria};
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
-use crate::plot::{color, Chart, Series};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,23 +79,22 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         (s.width, s.height),
         |area| {
             let (top, bottom) = area.split_vertically((s.height as f64 * 0.55) as u32);
-            let panels = top.split_evenly((1, 3));
-            let vl: Vec<(f64, String)> = stop_line.map(|t| vec![(t as f64, format!(" stop {t}"))]).unwrap_or_default();
-            let mut c = Chart::new("(1-1/m) quantile of ||grad d/d||", "epoch", "q_d (log)");
-            c.log_y = true;
-            c.series.push(Series::thin("q_d (mean over batches)", epochs.iter().cloned().zip(qd.iter().cloned()).collect(), color(0)));
-            c.series.push(Series::dashed(format!("k_d/(2 sigma) = {thr:.2}"), vec![(0.0, thr), (gs.epochs as f64, thr)], color(3)));
-            c.vlines = vl.clone();
-            c.draw(&panels[0])?;
-            let mut c = Chart::new("mean steepness ||J_g||_2", "epoch", "S");
-            c.series.push(Series::thin("S (128 fixed latents)", epochs.iter().cloned().zip(st.iter().cloned()).collect(), RGBColor(120, 180, 230)));
-            c.vlines = vl.clone();
-            c.draw(&panels[1])?;
-            let mut c = Chart::new("relative change of S", "epoch", "dS/S");
-            c.series.push(Series::thin("dS/S", epochs.iter().cloned().zip(ds.iter().cloned()).collect(), color(4)));
-            c.series.push(Series::dashed(format!("k_g = {}", mcfg.k_g), vec![(0.0, mcfg.k_g), (gs.epochs as f64, mcfg.k_g)], color(3)));
-            c.vlines = vl;
-            c.draw(&panels[2])?;
+            // The same panels as `experiments detect --plot` draws from a log.
+            crate::detect_cli::draw_panels(
+                &top,
+                &crate::detect_cli::Panels {
+                    title: String::new(),
+                    steps: epochs.clone(),
+                    q_d: qd.clone(),
+                    steepness: st.clone(),
+                    threshold: thr,
+                    k_g: mcfg.k_g,
+                    stop: stop_line.map(|t| t as f64),
+                    unit: "epoch".into(),
+                    q_d_label: "q_d (mean over batches)".into(),
+                    steepness_label: "S (128 fixed latents)".into(),
+                },
+            )?;
             let cells = bottom.split_evenly((1, shown.len()));
             for (p, &e) in cells.iter().zip(&shown) {
                 let q = &r.quality[e];

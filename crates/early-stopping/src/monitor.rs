@@ -235,9 +235,9 @@ impl EarlyStopping {
     }
 
     /// Feeds one batch's raw values: per-sample ||grad d / d|| and per-latent steepness.
-    pub fn observe_batch(&mut self, disc_grad_norms: &[f32], steepness: &[f64]) -> Decision {
-        let q = crate::probes::mode_quantile(disc_grad_norms, self.cfg.modes);
-        self.observe(q, crate::probes::mean(steepness))
+    pub fn observe_batch<T: Copy + Into<f64>>(&mut self, disc_grad_norms: &[T], steepness: &[f64]) -> Decision {
+        let q = crate::mode_quantile(disc_grad_norms, self.cfg.modes);
+        self.observe(q, crate::mean(steepness))
     }
 
     /// Records a checkpoint saved after observation `at`, with an optional score.
@@ -284,7 +284,7 @@ impl EpochAggregate {
     }
     /// (mean of per-batch q_d, mean of per-batch mean steepness); NaN where nothing was pushed.
     pub fn finish(&mut self) -> (f64, f64) {
-        let r = (crate::probes::mean(&self.q_d), crate::probes::mean(&self.steepness));
+        let r = (crate::mean(&self.q_d), crate::mean(&self.steepness));
         self.q_d.clear();
         self.steepness.clear();
         r
