@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Reference computations with the usual Python tools, for comparison with the Rust crates.
-Not part of CI; needs numpy, scipy, prdc (and Pillow for appendix-e): pip install numpy scipy prdc pillow
+Not part of CI; needs numpy, scipy, prdc, threadpoolctl (and Pillow for appendix-e):
+pip install numpy scipy prdc threadpoolctl pillow
 
   metrics_reference.py bench --dir target/bench-metrics [--k 5]
       reads fid_real.npy, fid_fake.npy, prdc_real.npy, prdc_fake.npy (written by
       `experiments bench metrics`), prints JSON: pytorch-fid's formula (np.mean, np.cov,
-      scipy.linalg.sqrtm of sigma1 @ sigma2, real part) and prdc.compute_prdc, with timings.
+      scipy.linalg.sqrtm of sigma1 @ sigma2, real part) and prdc.compute_prdc, with timings and
+      the BLAS numpy runs (threadpoolctl: kernel architecture, threads). `experiments bench
+      metrics --python PY` runs it without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in its
+      environment (set on some processors, they make a current numpy pick a slower kernel).
 
   metrics_reference.py appendix-e --data data --figures figures
       recomputes fig8/fig9's Appendix E/F numbers with Pillow's BILINEAR resize (what
@@ -32,6 +36,16 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
+def blas_info():
+    """Which BLAS numpy runs and with which kernel and thread count (threadpoolctl), so the
+    benchmark says what it compared against."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")} for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
 def bench(args):
     import warnings
     warnings.filterwarnings("ignore")
@@ -55,7 +69,8 @@ def bench(args):
     t4 = time.perf_counter()
     out = {"fid": fid, "fid_fit_seconds": t1 - t0, "fid_distance_seconds": t2 - t1, "fid_seconds": t2 - t0,
            "prdc_seconds": t4 - t3, **{k: float(v) for k, v in p.items()},
-           "numpy": np.__version__}
+           "numpy": np.__version__, "blas": blas_info(),
+           "openblas_env": {v: os.environ.get(v) for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
     print(json.dumps(out))
 
 

@@ -197,6 +197,10 @@ pub enum BenchCmd {
         python: Option<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Timing rounds; each runs the Rust side and the Python side once, in alternating
+        /// order (Rust first in even rounds), and the report gives medians and ranges.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -224,8 +228,52 @@ fn rel(a: f64, b: f64) -> f64 {
     }
 }
 
+/// One round of the Rust side: FID (moments, distance), the eigen route's distance (first
+/// round only: it is informative, not part of the ratios) and PRDC.
+struct RustRound {
+    fit: f64,
+    dist: f64,
+    prdc: f64,
+    fid: f64,
+    method: metrics::frechet::TraceSqrt,
+    p: metrics::Prdc,
+}
+
+fn rust_round(fr: &[f64], ff: &[f64], fid_d: usize, pr: &[f64], pf: &[f64], prdc_d: usize, k: usize) -> Result<RustRound> {
+    let t = Instant::now();
+    let g1 = metrics::Gaussian::fit(Rows::new(fr, fid_d, "real")?)?;
+    let g2 = metrics::Gaussian::fit(Rows::new(ff, fid_d, "fake")?)?;
+    let fit = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let parts = metrics::frechet::frechet_parts(&g1, &g2, metrics::frechet::TraceSqrt::Auto)?;
+    let dist = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let p = metrics::prdc(Rows::new(pr, prdc_d, "real")?, Rows::new(pf, prdc_d, "fake")?, k)?;
+    let prdc = t.elapsed().as_secs_f64();
+    Ok(RustRound { fit, dist, prdc, fid: parts.distance(), method: parts.method, p })
+}
+
+/// Median and range of a few timings or ratios.
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len();
+    let med = if m % 2 == 1 { s[m / 2] } else { 0.5 * (s[m / 2 - 1] + s[m / 2]) };
+    (med, s[0], s[m - 1])
+}
+
+fn fmt_spread(v: &[f64], unit: &str) -> String {
+    let (m, lo, hi) = spread(v);
+    format!("{m:.2}{unit} ({lo:.2}-{hi:.2})")
+}
+
+/// The variables that, set on some processors, make a current numpy pick a slow OpenBLAS
+/// kernel; the Python side of the benchmark runs without them (and says which kernel it ran).
+const OPENBLAS_VARS: [&str; 2] = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
+
 pub fn bench(cmd: BenchCmd) -> Result<()> {
-    let BenchCmd::Metrics { fid_n, fid_d, prdc_n, prdc_d, k, out, python, seed } = cmd;
+    let BenchCmd::Metrics { fid_n, fid_d, prdc_n, prdc_d, k, out, python, seed, rounds } = cmd;
+    let rounds = rounds.max(1);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let threads = rayon::current_num_threads();
     eprintln!("bench: writing inputs to {} ({threads} threads)", out.display());
@@ -236,82 +284,108 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
     for (name, rows_, cols, x) in [("fid_real", fid_n, fid_d, &fr), ("fid_fake", fid_n, fid_d, &ff), ("prdc_real", prdc_n, prdc_d, &pr), ("prdc_fake", prdc_n, prdc_d, &pf)] {
         std::fs::write(out.join(format!("{name}.npy")), encode_npy_f64(rows_, cols, x))?;
     }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/metrics_reference.py");
+    if python.is_some() {
+        for v in OPENBLAS_VARS {
+            match std::env::var(v) {
+                Ok(val) => eprintln!("bench: {v}={val} is set here; the Python side runs without it"),
+                Err(_) => eprintln!("bench: {v} is not set"),
+            }
+        }
+    }
+    let run_python = |py: &str| -> Result<serde_json::Value> {
+        let mut c = std::process::Command::new(py);
+        c.arg(&script).arg("bench").arg("--dir").arg(&out).arg("--k").arg(k.to_string());
+        for v in OPENBLAS_VARS {
+            c.env_remove(v);
+        }
+        let o = c.output().with_context(|| format!("cannot start {py}"))?;
+        if !o.status.success() {
+            bail!("{} failed: {}", script.display(), String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
+        }
+        serde_json::from_slice(&o.stdout).context("reading the reference's JSON")
+    };
 
-    let t = Instant::now();
+    let mut rust = Vec::new();
+    let mut pys = Vec::new();
+    for r in 0..rounds {
+        let python_first = r % 2 == 1 && python.is_some();
+        if python_first {
+            eprintln!("bench: round {}: Python", r + 1);
+            pys.push(run_python(python.as_deref().unwrap())?);
+        }
+        let rr = rust_round(&fr, &ff, fid_d, &pr, &pf, prdc_d, k)?;
+        eprintln!(
+            "bench: round {}: rust FID {:.10} (fit {:.2}s + distance {:.2}s via {:?}), PRDC {:?} in {:.2}s",
+            r + 1, rr.fid, rr.fit, rr.dist, rr.method, rr.p, rr.prdc
+        );
+        rust.push(rr);
+        if let (false, Some(py)) = (python_first, python.as_deref()) {
+            eprintln!("bench: round {}: Python", r + 1);
+            pys.push(run_python(py)?);
+        }
+    }
+    // The fallback route (eigendecomposition of S_1, used when S_1 is singular), timed once.
     let g1 = metrics::Gaussian::fit(Rows::new(&fr, fid_d, "real")?)?;
     let g2 = metrics::Gaussian::fit(Rows::new(&ff, fid_d, "fake")?)?;
-    let t_fit = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let parts = metrics::frechet::frechet_parts(&g1, &g2, metrics::frechet::TraceSqrt::Auto)?;
-    let t_dist = t.elapsed().as_secs_f64();
-    let fid = parts.distance();
-    eprintln!("bench: rust FID {fid:.10} (fit {t_fit:.2}s + distance {t_dist:.2}s via {:?})", parts.method);
-    // The fallback route (eigendecomposition of S_1), used when S_1 is singular.
     let t = Instant::now();
     let fid_eig = metrics::frechet::frechet_parts(&g1, &g2, metrics::frechet::TraceSqrt::Eigen)?.distance();
     let t_eig = t.elapsed().as_secs_f64();
     eprintln!("bench: rust FID via the eigen route {fid_eig:.10} in {t_eig:.2}s");
-    let t = Instant::now();
-    let p = metrics::prdc(Rows::new(&pr, prdc_d, "real")?, Rows::new(&pf, prdc_d, "fake")?, k)?;
-    let t_prdc = t.elapsed().as_secs_f64();
-    eprintln!("bench: rust PRDC {p:?} in {t_prdc:.2}s");
 
-    let rust = serde_json::json!({
-        "fid": fid, "fid_fit_seconds": t_fit, "fid_distance_seconds": t_dist, "fid_seconds": t_fit + t_dist,
-        "fid_method": format!("{:?}", parts.method), "fid_eigen_route": fid_eig, "fid_eigen_route_distance_seconds": t_eig,
-        "precision": p.precision, "recall": p.recall, "density": p.density, "coverage": p.coverage, "prdc_seconds": t_prdc,
-        "fid_n": fid_n, "fid_d": fid_d, "prdc_n": prdc_n, "prdc_d": prdc_d, "k": k, "threads": threads,
+    let col = |f: &dyn Fn(&RustRound) -> f64| rust.iter().map(f).collect::<Vec<f64>>();
+    let (r_fid, r_dist, r_prdc) = (col(&|r| r.fit + r.dist), col(&|r| r.dist), col(&|r| r.prdc));
+    let (fid, p, method) = (rust[0].fid, rust[0].p, rust[0].method);
+    let rust_json = serde_json::json!({
+        "fid": fid, "fid_seconds": r_fid, "fid_distance_seconds": r_dist, "fid_fit_seconds": col(&|r| r.fit),
+        "fid_method": format!("{method:?}"), "fid_eigen_route": fid_eig, "fid_eigen_route_distance_seconds": t_eig,
+        "precision": p.precision, "recall": p.recall, "density": p.density, "coverage": p.coverage, "prdc_seconds": r_prdc,
+        "fid_n": fid_n, "fid_d": fid_d, "prdc_n": prdc_n, "prdc_d": prdc_d, "k": k, "threads": threads, "rounds": rounds,
     });
-    std::fs::write(out.join("rust.json"), serde_json::to_string_pretty(&rust)?)?;
-    let Some(py) = python else {
-        println!("{rust}");
+    std::fs::write(out.join("rust.json"), serde_json::to_string_pretty(&rust_json)?)?;
+    if pys.is_empty() {
+        println!("{rust_json}");
         return Ok(());
-    };
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/metrics_reference.py");
-    eprintln!("bench: running {} on the same inputs", script.display());
-    let o = std::process::Command::new(&py)
-        .arg(&script)
-        .arg("bench")
-        .arg("--dir")
-        .arg(&out)
-        .arg("--k")
-        .arg(k.to_string())
-        .output()
-        .with_context(|| format!("cannot start {py}"))?;
-    if !o.status.success() {
-        bail!("{} failed: {}", script.display(), String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
     }
-    let refv: serde_json::Value = serde_json::from_slice(&o.stdout).context("reading the reference's JSON")?;
     let g = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    let pcol = |key: &str| pys.iter().map(|v| g(v, key)).collect::<Vec<f64>>();
+    let (p_fid, p_dist, p_prdc) = (pcol("fid_seconds"), pcol("fid_distance_seconds"), pcol("prdc_seconds"));
+    let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, r)| p / r).collect::<Vec<f64>>();
+    let refv = &pys[0];
+    // Every round's values must agree, not only the first's.
+    let fid_rel = pys.iter().zip(&rust).map(|(v, r)| rel(r.fid, g(v, "fid"))).fold(0.0, f64::max);
+    let prdc_same = pys.iter().zip(&rust).all(|(v, r)| {
+        r.p.precision == g(v, "precision") && r.p.recall == g(v, "recall") && r.p.density == g(v, "density") && r.p.coverage == g(v, "coverage")
+    });
     let mut report = String::new();
     report.push_str(&format!(
-        "| computation | Rust (s) | Python (s) | Python / Rust | relative difference of the result |\n|---|---|---|---|---|\n\
-         | FID n={fid_n} d={fid_d}: moments + distance | {:.2} | {:.2} | {:.1}x | {:.2e} |\n\
-         | FID: distance only (Rust {:?} / scipy sqrtm) | {:.2} | {:.2} | {:.1}x | |\n\
-         | FID: distance only, Rust's fallback route (eigendecomposition of S_1) | {:.2} | {:.2} | {:.1}x | {:.2e} |\n\
-         | PRDC n={prdc_n} d={prdc_d} k={k} | {:.2} | {:.2} | {:.1}x | P {:.1e}, R {:.1e}, D {:.1e}, C {:.1e} |\n",
-        t_fit + t_dist,
-        g(&refv, "fid_seconds"),
-        g(&refv, "fid_seconds") / (t_fit + t_dist),
-        rel(fid, g(&refv, "fid")),
-        parts.method,
-        t_dist,
-        g(&refv, "fid_distance_seconds"),
-        g(&refv, "fid_distance_seconds") / t_dist,
-        t_eig,
-        g(&refv, "fid_distance_seconds"),
-        g(&refv, "fid_distance_seconds") / t_eig,
-        rel(fid_eig, g(&refv, "fid")),
-        t_prdc,
-        g(&refv, "prdc_seconds"),
-        g(&refv, "prdc_seconds") / t_prdc,
-        rel(p.precision, g(&refv, "precision")),
-        rel(p.recall, g(&refv, "recall")),
-        rel(p.density, g(&refv, "density")),
-        rel(p.coverage, g(&refv, "coverage")),
+        "{rounds} alternating rounds; medians (min-max) of the seconds and of the per-round ratios\n\n\
+         | computation | Rust (s) | Python (s) | Python / Rust | relative difference of the result |\n|---|---|---|---|---|\n\
+         | FID n={fid_n} d={fid_d}: moments + distance | {} | {} | {} | {:.2e} (largest over rounds) |\n\
+         | FID: distance only (Rust {method:?} / scipy sqrtm) | {} | {} | {} | |\n\
+         | FID: distance only, Rust's fallback route (eigendecomposition of S_1), one run | {t_eig:.2} | | | {:.2e} |\n\
+         | PRDC n={prdc_n} d={prdc_d} k={k} | {} | {} | {} | P {:.1e}, R {:.1e}, D {:.1e}, C {:.1e}; {} |\n",
+        fmt_spread(&r_fid, ""),
+        fmt_spread(&p_fid, ""),
+        fmt_spread(&ratio(&p_fid, &r_fid), "x"),
+        fid_rel,
+        fmt_spread(&r_dist, ""),
+        fmt_spread(&p_dist, ""),
+        fmt_spread(&ratio(&p_dist, &r_dist), "x"),
+        rel(fid_eig, g(refv, "fid")),
+        fmt_spread(&r_prdc, ""),
+        fmt_spread(&p_prdc, ""),
+        fmt_spread(&ratio(&p_prdc, &r_prdc), "x"),
+        rel(p.precision, g(refv, "precision")),
+        rel(p.recall, g(refv, "recall")),
+        rel(p.density, g(refv, "density")),
+        rel(p.coverage, g(refv, "coverage")),
+        if prdc_same { "identical in every round" } else { "NOT identical in every round" },
     ));
-    report.push_str(&format!("\nRust FID {fid:.10}, Python FID {:.10}\n", g(&refv, "fid")));
-    std::fs::write(out.join("python.json"), serde_json::to_string_pretty(&refv)?)?;
+    report.push_str(&format!("\nper round, Python / Rust: FID {:?}, PRDC {:?}\n", ratio(&p_fid, &r_fid).iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>(), ratio(&p_prdc, &r_prdc).iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>()));
+    report.push_str(&format!("Rust FID {fid:.10}, Python FID {:.10}\n", g(refv, "fid")));
+    report.push_str(&format!("Python side: numpy {}, BLAS {}\n", refv["numpy"].as_str().unwrap_or("?"), refv["blas"]));
+    std::fs::write(out.join("python.json"), serde_json::to_string_pretty(&pys)?)?;
     std::fs::write(out.join("report.md"), &report)?;
     println!("{report}");
     Ok(())

@@ -10,38 +10,204 @@
 //!
 //! [`prdc`] computes the first four exactly as the reference `prdc` package (clovaai/prdc,
 //! `compute_prdc`) does: Euclidean distances, radii = k-th nearest other sample of the same set,
-//! strict inequalities (`distance < radius`). Kynkaanniemi et al.'s own code uses `<=`; the two
-//! differ only on exact ties. Distances use the expansion ||a||^2 + ||b||^2 - 2 a.b (clamped at 0),
-//! as scikit-learn's `euclidean_distances` does, through a blocked GEMM, one block of rows at a
-//! time so memory stays at a block of the distance matrix.
+//! strict inequalities (`distance < radius`), and the package's arithmetic for the averages.
+//! Kynkaanniemi et al.'s own code uses `<=`; the two differ only on exact ties.
+//!
+//! How (issue 10): squared distances ||a||^2 + ||b||^2 - 2 a.b (clamped at 0, in
+//! scikit-learn's `euclidean_distances` order of operations) come tile by tile (256 x 256) from
+//! faer's GEMM and are consumed while the tile is in cache, so no distance matrix is ever stored.
+//! Tiles are spread over rayon's threads. Within a set, d(i, j) = d(j, i): only tiles on and
+//! above the diagonal are computed, each feeding both its rows and its columns, and every row
+//! keeps its k smallest squared distances as a sorted list (a candidate is usually rejected by
+//! one comparison with the current k-th). Square roots are taken only of the k-th values (sqrt
+//! is monotone, so the k-th smallest distance is the root of the k-th smallest square); the
+//! cross-set comparisons `sqrt(x) < r` are made as `x <= t(r)` with t(r) the largest double
+//! whose correctly rounded root is below r ([`sq_threshold`]), which decides each comparison
+//! exactly as the package's square-rooted distances do. The tiling, the top-k lists and the
+//! threshold are hand-written because no maintained crate offers a fused "GEMM + per-row
+//! k-smallest" kernel; the arithmetic itself is faer's.
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use crate::linalg::gemm_rowmajor;
 use crate::{same_cols, MetricsError, Result, Rows};
 
-/// Rows of a distance block (block x n distances in memory at once).
-const BLOCK: usize = 512;
+/// Side of a distance tile: 256 x 256 f64 = 512 KiB, one core's L2 cache on the 2-core
+/// benchmark machine; the GEMM per tile (k = d inner products) is large enough for faer's
+/// kernels to run near peak.
+const TILE: usize = 256;
+/// Largest k for which each row keeps its k smallest distances as a sorted list while tiles
+/// stream by (insertion costs O(k)); above it, strips of whole rows are formed and selected.
+const STREAM_K: usize = 64;
+/// Rows per strip in the large-k route.
+const STRIP: usize = 32;
 
-/// Squared Euclidean norm of every row.
-fn sq_norms(x: Rows) -> Vec<f64> {
-    (0..x.rows()).map(|i| x.row(i).iter().map(|v| v * v).sum()).collect()
+/// A feature set and the squared norms of its rows (as scikit-learn's `row_norms`).
+struct Set<'a> {
+    x: Rows<'a>,
+    norms: Vec<f64>,
 }
 
-/// Euclidean distances from rows `a0..a1` of `a` to every row of `b`, row-major
-/// `(a1 - a0) x b.rows()`.
-fn distance_block(a: Rows, an: &[f64], a0: usize, a1: usize, b: Rows, bn: &[f64]) -> Vec<f64> {
-    let d = a.cols();
-    let nb = b.rows();
-    // G = A[a0..a1] B^T: A rows row-major (rs d, cs 1); B^T (d x nb): B^T(l, j) = b[j d + l].
-    let mut g = gemm_rowmajor(a1 - a0, d, nb, &a.data()[a0 * d..a1 * d], d, 1, b.data(), 1, d);
-    g.par_chunks_mut(nb).enumerate().for_each(|(r, row)| {
-        let ai = an[a0 + r];
-        for (v, bj) in row.iter_mut().zip(bn) {
-            *v = (ai + bj - 2.0 * *v).max(0.0).sqrt();
+impl<'a> Set<'a> {
+    fn new(x: Rows<'a>) -> Self {
+        let norms = (0..x.rows()).map(|i| x.row(i).iter().map(|v| v * v).sum()).collect();
+        Self { x, norms }
+    }
+    fn rows(&self) -> usize {
+        self.x.rows()
+    }
+}
+
+/// Squared distances between rows `i0..i0 + bi` of `a` and rows `j0..j0 + bj` of `b`, into
+/// `buf[..bi * bj]` column-major (entry (i, j) at `i + j * bi`). One sequential faer GEMM (the
+/// parallelism is over tiles), then (-2 a.b + |a|^2) + |b|^2 clamped at 0, the order of
+/// operations of scikit-learn's `euclidean_distances`.
+fn sq_tile(a: &Set, i0: usize, bi: usize, b: &Set, j0: usize, bj: usize, buf: &mut [f64]) {
+    let d = a.x.cols();
+    let buf = &mut buf[..bi * bj];
+    let lhs = MatRef::from_row_major_slice(&a.x.data()[i0 * d..(i0 + bi) * d], bi, d);
+    let rhs = MatRef::from_row_major_slice(&b.x.data()[j0 * d..(j0 + bj) * d], bj, d).transpose();
+    matmul(MatMut::from_column_major_slice_mut(buf, bi, bj), Accum::Replace, lhs, rhs, 1.0, Par::Seq);
+    let an = &a.norms[i0..i0 + bi];
+    for (col, &nb) in buf.chunks_exact_mut(bi).zip(&b.norms[j0..j0 + bj]) {
+        for (v, &na) in col.iter_mut().zip(an) {
+            *v = ((-2.0 * *v + na) + nb).max(0.0);
         }
-    });
-    g
+    }
+}
+
+/// The `(row block, column block)` pairs of tiles covering an `n x m` matrix; with `upper`,
+/// only blocks on and above the diagonal (n = m).
+fn tiles(n: usize, m: usize, upper: bool) -> Vec<(usize, usize)> {
+    let (bn, bm) = (n.div_ceil(TILE), m.div_ceil(TILE));
+    (0..bn).flat_map(|i| ((if upper { i } else { 0 })..bm).map(move |j| (i, j))).collect()
+}
+
+/// The k smallest values offered to each of n rows, each row's list sorted ascending and padded
+/// with +inf.
+struct Smallest {
+    k: usize,
+    v: Vec<f64>,
+}
+
+impl Smallest {
+    fn new(n: usize, k: usize) -> Self {
+        Self { k, v: vec![f64::INFINITY; n * k] }
+    }
+    #[inline]
+    fn kth(&self, r: usize) -> f64 {
+        self.v[r * self.k + self.k - 1]
+    }
+    /// Keeps `x` if it is below row `r`'s current k-th value (ties change nothing: the k-th
+    /// smallest of the multiset is the same either way).
+    #[inline]
+    fn offer(&mut self, r: usize, x: f64) {
+        let row = &mut self.v[r * self.k..(r + 1) * self.k];
+        let mut p = self.k - 1;
+        if x < row[p] {
+            while p > 0 && row[p - 1] > x {
+                row[p] = row[p - 1];
+                p -= 1;
+            }
+            row[p] = x;
+        }
+    }
+    fn merge(mut self, other: Self) -> Self {
+        let k = self.k;
+        for (r, row) in other.v.chunks_exact(k).enumerate() {
+            for &x in row.iter().take_while(|&&x| x < f64::INFINITY) {
+                self.offer(r, x);
+            }
+        }
+        self
+    }
+}
+
+/// Squared distance of every row to its k-th nearest other row, streaming over the tiles on and
+/// above the diagonal (`k <= STREAM_K`).
+fn kth_sq_streaming(s: &Set, k: usize) -> Vec<f64> {
+    let n = s.rows();
+    let best = tiles(n, n, true)
+        .par_iter()
+        .fold(
+            || (Smallest::new(n, k), vec![0.0; TILE * TILE]),
+            |(mut best, mut buf), &(ib, jb)| {
+                let (i0, j0) = (ib * TILE, jb * TILE);
+                let (bi, bj) = (TILE.min(n - i0), TILE.min(n - j0));
+                sq_tile(s, i0, bi, s, j0, bj, &mut buf);
+                let t = &mut buf[..bi * bj];
+                if ib == jb {
+                    // A diagonal tile holds both d(i, j) and d(j, i): feed rows only, and leave
+                    // each sample itself out.
+                    (0..bi).for_each(|q| t[q + q * bi] = f64::INFINITY);
+                    for col in t.chunks_exact(bi) {
+                        for (ii, &x) in col.iter().enumerate() {
+                            best.offer(i0 + ii, x);
+                        }
+                    }
+                } else {
+                    for (jj, col) in t.chunks_exact(bi).enumerate() {
+                        let gj = j0 + jj;
+                        let mut kj = best.kth(gj);
+                        for (ii, &x) in col.iter().enumerate() {
+                            best.offer(i0 + ii, x);
+                            if x < kj {
+                                best.offer(gj, x);
+                                kj = best.kth(gj);
+                            }
+                        }
+                    }
+                }
+                (best, buf)
+            },
+        )
+        .map(|(best, _)| best)
+        .reduce_with(Smallest::merge)
+        .expect("at least one tile");
+    (0..n).map(|r| best.kth(r)).collect()
+}
+
+/// The same for large k: strips of `STRIP` whole rows of squared distances, then a selection
+/// per row.
+fn kth_sq_strips(s: &Set, k: usize) -> Vec<f64> {
+    let n = s.rows();
+    let mut out = vec![0.0; n];
+    out.par_chunks_mut(STRIP).enumerate().for_each_init(
+        || (vec![0.0; STRIP * n], vec![0.0; n]),
+        |(buf, row), (c, out)| {
+            let r0 = c * STRIP;
+            let bi = out.len();
+            sq_tile(s, r0, bi, s, 0, n, buf);
+            for (ii, o) in out.iter_mut().enumerate() {
+                row.iter_mut().enumerate().for_each(|(j, v)| *v = buf[ii + j * bi]);
+                row[r0 + ii] = f64::INFINITY; // leave the sample itself out
+                let (_, kth, _) = row.select_nth_unstable_by(k - 1, f64::total_cmp);
+                *o = *kth;
+            }
+        },
+    );
+    out
+}
+
+/// The largest double t with `t.sqrt() < r` (-1 when none >= 0 qualifies, i.e. r <= 0), so that
+/// for every squared distance x >= 0, `x <= t` exactly when `x.sqrt() < r`: IEEE sqrt is
+/// correctly rounded, hence non-decreasing, so the x that pass form an interval [0, t]. Found by
+/// bisection over the bit patterns, which order non-negative doubles by value.
+pub(crate) fn sq_threshold(r: f64) -> f64 {
+    if !(r > 0.0) {
+        return -1.0;
+    }
+    let (mut lo, mut hi) = (0u64, f64::INFINITY.to_bits()); // sqrt(0) < r; sqrt(inf) < r fails unless r = inf
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if f64::from_bits(mid).sqrt() < r {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    f64::from_bits(lo)
 }
 
 /// Distance of every row of `x` to its `k`-th nearest *other* row of `x` (the radius of its
@@ -50,19 +216,9 @@ pub fn kth_neighbour_distances(x: Rows, k: usize, name: &'static str) -> Result<
     if k == 0 || k >= x.rows() {
         return Err(MetricsError::invalid(name, format!("{} rows: k = {k} needs at least k + 1 rows and k >= 1", x.rows())));
     }
-    let norms = sq_norms(x);
-    let n = x.rows();
-    let mut radii = vec![0.0; n];
-    for a0 in (0..n).step_by(BLOCK) {
-        let a1 = (a0 + BLOCK).min(n);
-        let mut dist = distance_block(x, &norms, a0, a1, x, &norms);
-        radii[a0..a1].par_iter_mut().zip(dist.par_chunks_mut(n)).enumerate().for_each(|(r, (out, row))| {
-            row[a0 + r] = f64::INFINITY; // leave the sample itself out
-            let (_, kth, _) = row.select_nth_unstable_by(k - 1, |p, q| p.total_cmp(q));
-            *out = *kth;
-        });
-    }
-    Ok(radii)
+    let s = Set::new(x);
+    let sq = if k <= STREAM_K { kth_sq_streaming(&s, k) } else { kth_sq_strips(&s, k) };
+    Ok(sq.into_iter().map(f64::sqrt).collect())
 }
 
 /// Precision, recall, density and coverage of a fake set against a real one.
@@ -74,57 +230,71 @@ pub struct Prdc {
     pub coverage: f64,
 }
 
+/// Per-sample tallies of the real x fake distances.
+struct Cross {
+    /// #{i : d(real_i, fake_j) < r_real_i}, per fake j
+    in_real_balls: Vec<u64>,
+    /// some fake j with d(real_i, fake_j) < r_fake_j, per real i
+    recalled: Vec<bool>,
+    /// some fake j with d(real_i, fake_j) < r_real_i, per real i (the nearest fake is inside
+    /// real_i's ball, the package's `min(...) < radius`)
+    covered: Vec<bool>,
+}
+
+impl Cross {
+    fn new(nr: usize, nf: usize) -> Self {
+        Self { in_real_balls: vec![0; nf], recalled: vec![false; nr], covered: vec![false; nr] }
+    }
+    fn merge(mut self, o: Self) -> Self {
+        self.in_real_balls.iter_mut().zip(o.in_real_balls).for_each(|(a, b)| *a += b);
+        self.recalled.iter_mut().zip(o.recalled).for_each(|(a, b)| *a |= b);
+        self.covered.iter_mut().zip(o.covered).for_each(|(a, b)| *a |= b);
+        self
+    }
+}
+
 /// Precision and recall (Kynkaanniemi et al. 2019) and density and coverage (Naeem et al. 2020)
 /// with `k` nearest neighbours, as `prdc.compute_prdc(real, fake, k)`. The papers' defaults are
 /// k = 3 for precision/recall and k = 5 for density/coverage; call twice for both.
 pub fn prdc(real: Rows, fake: Rows, k: usize) -> Result<Prdc> {
     same_cols(&real, &fake)?;
-    let r_real = kth_neighbour_distances(real, k, "real")?;
-    let r_fake = kth_neighbour_distances(fake, k, "fake")?;
+    let t_real: Vec<f64> = kth_neighbour_distances(real, k, "real")?.into_iter().map(sq_threshold).collect();
+    let t_fake: Vec<f64> = kth_neighbour_distances(fake, k, "fake")?.into_iter().map(sq_threshold).collect();
     let (nr, nf) = (real.rows(), fake.rows());
-    let rn = sq_norms(real);
-    let fnorm = sq_norms(fake);
-    let mut in_real_balls = vec![0u64; nf]; // #{i : d(real_i, fake_j) < r_real_i}
-    let mut recalled = vec![false; nr]; // some fake_j with d(real_i, fake_j) < r_fake_j
-    let mut nearest_fake = vec![f64::INFINITY; nr]; // min_j d(real_i, fake_j)
-    for f0 in (0..nf).step_by(BLOCK) {
-        let f1 = (f0 + BLOCK).min(nf);
-        let dist = distance_block(fake, &fnorm, f0, f1, real, &rn);
-        let (rec, near) = dist
-            .par_chunks(nr)
-            .zip(in_real_balls[f0..f1].par_iter_mut())
-            .enumerate()
-            .fold(
-                || (vec![false; nr], vec![f64::INFINITY; nr]),
-                |(mut rec, mut near), (r, (row, count))| {
-                    let rf = r_fake[f0 + r];
-                    let mut c = 0u64;
-                    for (i, &dij) in row.iter().enumerate() {
-                        c += (dij < r_real[i]) as u64;
-                        rec[i] |= dij < rf;
-                        if dij < near[i] {
-                            near[i] = dij;
-                        }
+    let (sr, sf) = (Set::new(real), Set::new(fake));
+    let c = tiles(nr, nf, false)
+        .par_iter()
+        .fold(
+            || (Cross::new(nr, nf), vec![0.0; TILE * TILE]),
+            |(mut c, mut buf), &(ib, jb)| {
+                let (i0, j0) = (ib * TILE, jb * TILE);
+                let (bi, bj) = (TILE.min(nr - i0), TILE.min(nf - j0));
+                sq_tile(&sr, i0, bi, &sf, j0, bj, &mut buf);
+                let (tr, rec, cov) = (&t_real[i0..i0 + bi], &mut c.recalled[i0..i0 + bi], &mut c.covered[i0..i0 + bi]);
+                for (jj, col) in buf[..bi * bj].chunks_exact(bi).enumerate() {
+                    let tf = t_fake[j0 + jj];
+                    let mut inside = 0u64;
+                    for (((&x, &t), rec), cov) in col.iter().zip(tr).zip(rec.iter_mut()).zip(cov.iter_mut()) {
+                        let b = x <= t;
+                        inside += b as u64;
+                        *cov |= b;
+                        *rec |= x <= tf;
                     }
-                    *count = c;
-                    (rec, near)
-                },
-            )
-            .reduce(
-                || (vec![false; nr], vec![f64::INFINITY; nr]),
-                |(mut r1, mut n1), (r2, n2)| {
-                    r1.iter_mut().zip(r2).for_each(|(a, b)| *a |= b);
-                    n1.iter_mut().zip(n2).for_each(|(a, b)| *a = a.min(b));
-                    (r1, n1)
-                },
-            );
-        recalled.iter_mut().zip(rec).for_each(|(a, b)| *a |= b);
-        nearest_fake.iter_mut().zip(near).for_each(|(a, b)| *a = a.min(b));
-    }
-    let precision = in_real_balls.iter().filter(|&&c| c > 0).count() as f64 / nf as f64;
-    let density = in_real_balls.iter().sum::<u64>() as f64 / (k as f64 * nf as f64);
-    let recall = recalled.iter().filter(|&&b| b).count() as f64 / nr as f64;
-    let coverage = nearest_fake.iter().zip(&r_real).filter(|(d, r)| d < r).count() as f64 / nr as f64;
+                    c.in_real_balls[j0 + jj] += inside;
+                }
+                (c, buf)
+            },
+        )
+        .map(|(c, _)| c)
+        .reduce_with(Cross::merge)
+        .expect("at least one tile");
+    let count = |v: &[bool]| v.iter().filter(|&&b| b).count() as f64;
+    // The package's arithmetic: boolean means (count / n) and density as
+    // (1 / k) * mean(counts), in that order, so the values agree to the last bit.
+    let precision = c.in_real_balls.iter().filter(|&&v| v > 0).count() as f64 / nf as f64;
+    let density = (1.0 / k as f64) * (c.in_real_balls.iter().sum::<u64>() as f64 / nf as f64);
+    let recall = count(&c.recalled) / nr as f64;
+    let coverage = count(&c.covered) / nr as f64;
     Ok(Prdc { precision, recall, density, coverage })
 }
 
@@ -133,21 +303,34 @@ pub fn prdc(real: Rows, fake: Rows, k: usize) -> Result<Prdc> {
 pub fn cross_nearest(real: Rows, fake: Rows) -> Result<(Vec<f64>, Vec<f64>)> {
     same_cols(&real, &fake)?;
     let (nr, nf) = (real.rows(), fake.rows());
-    let rn = sq_norms(real);
-    let fnorm = sq_norms(fake);
-    let mut fake_to_real = vec![f64::INFINITY; nf];
-    let mut real_to_fake = vec![f64::INFINITY; nr];
-    for f0 in (0..nf).step_by(BLOCK) {
-        let f1 = (f0 + BLOCK).min(nf);
-        let dist = distance_block(fake, &fnorm, f0, f1, real, &rn);
-        for (r, row) in dist.chunks(nr).enumerate() {
-            for (i, &d) in row.iter().enumerate() {
-                fake_to_real[f0 + r] = fake_to_real[f0 + r].min(d);
-                real_to_fake[i] = real_to_fake[i].min(d);
-            }
-        }
-    }
-    Ok((fake_to_real, real_to_fake))
+    let (sr, sf) = (Set::new(real), Set::new(fake));
+    let fresh = || (vec![f64::INFINITY; nf], vec![f64::INFINITY; nr]);
+    let (f2r, r2f) = tiles(nr, nf, false)
+        .par_iter()
+        .fold(
+            || (fresh(), vec![0.0; TILE * TILE]),
+            |((mut f2r, mut r2f), mut buf), &(ib, jb)| {
+                let (i0, j0) = (ib * TILE, jb * TILE);
+                let (bi, bj) = (TILE.min(nr - i0), TILE.min(nf - j0));
+                sq_tile(&sr, i0, bi, &sf, j0, bj, &mut buf);
+                for (jj, col) in buf[..bi * bj].chunks_exact(bi).enumerate() {
+                    let mut m = f2r[j0 + jj];
+                    for (&x, r) in col.iter().zip(&mut r2f[i0..i0 + bi]) {
+                        m = m.min(x);
+                        *r = r.min(x);
+                    }
+                    f2r[j0 + jj] = m;
+                }
+                ((f2r, r2f), buf)
+            },
+        )
+        .map(|(m, _)| m)
+        .reduce(fresh, |(mut a1, mut b1), (a2, b2)| {
+            a1.iter_mut().zip(a2).for_each(|(a, b)| *a = a.min(b));
+            b1.iter_mut().zip(b2).for_each(|(a, b)| *a = a.min(b));
+            (a1, b1)
+        });
+    Ok((f2r.into_iter().map(f64::sqrt).collect(), r2f.into_iter().map(f64::sqrt).collect()))
 }
 
 /// Fixed-radius precision and recall of seed 001 section 16.4 at each radius `tau`:
@@ -190,7 +373,8 @@ mod tests {
         let n = real.len() as f64;
         let precision = fake.iter().filter(|f| real.iter().zip(&rr).any(|(r, ri)| dist(r, f) < *ri)).count() as f64 / m;
         let recall = real.iter().filter(|r| fake.iter().zip(&rf).any(|(f, fj)| dist(r, f) < *fj)).count() as f64 / n;
-        let density = fake.iter().map(|f| real.iter().zip(&rr).filter(|(r, ri)| dist(r, f) < **ri).count()).sum::<usize>() as f64 / (k as f64 * m);
+        // The package's order: (1 / k) * mean(counts).
+        let density = (1.0 / k as f64) * (fake.iter().map(|f| real.iter().zip(&rr).filter(|(r, ri)| dist(r, f) < **ri).count()).sum::<usize>() as f64 / m);
         let coverage = real
             .iter()
             .zip(&rr)
@@ -211,16 +395,69 @@ mod tests {
 
     #[test]
     fn matches_brute_force_across_block_boundaries() {
-        // 600 rows > BLOCK, so several blocks and the reductions across them are exercised.
+        // 600 and 530 rows: three tiles of 256 a side, partial last tiles, diagonal and
+        // off-diagonal tiles and the reductions across them; k = 70 takes the strip route.
         let real = cloud(600, 5, 1, 0.0);
         let fake = cloud(530, 5, 2, 300_000.0);
         let flat = |v: &[Vec<f64>]| v.iter().flatten().copied().collect::<Vec<f64>>();
         let (rf, ff) = (flat(&real), flat(&fake));
-        for k in [1, 3, 5] {
+        for k in [1, 3, 5, STREAM_K, STREAM_K + 6] {
             let got = prdc(Rows::new(&rf, 5, "real").unwrap(), Rows::new(&ff, 5, "fake").unwrap(), k).unwrap();
             let want = brute(&real, &fake, k);
             assert_eq!(got, want, "k = {k}");
         }
+    }
+
+    /// Points of a small integer grid: distances repeat, so many sit exactly on a radius, and
+    /// the strict comparisons and the k-th value of tied distances are tested (every squared
+    /// distance is an exact integer on both sides).
+    #[test]
+    fn exact_ties_on_a_grid_match_brute_force() {
+        let grid = |n: usize, shift: i64, seed: u64| -> Vec<Vec<f64>> {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            (0..n).map(|_| (0..3).map(|_| (rng.random_range(0..6) + shift) as f64).collect()).collect()
+        };
+        let (real, fake) = (grid(300, 0, 11), grid(280, 1, 12)); // duplicates included
+        let flat = |v: &[Vec<f64>]| v.iter().flatten().copied().collect::<Vec<f64>>();
+        let (rf, ff) = (flat(&real), flat(&fake));
+        for k in [1, 4, 9, 80] {
+            let got = prdc(Rows::new(&rf, 3, "real").unwrap(), Rows::new(&ff, 3, "fake").unwrap(), k).unwrap();
+            assert_eq!(got, brute(&real, &fake, k), "k = {k}");
+        }
+    }
+
+    /// Both k-th neighbour routes (streamed top-k over the upper tiles, strips + selection)
+    /// give the same radii, bit for bit, on continuous data.
+    #[test]
+    fn streaming_and_strip_radii_agree() {
+        let x = cloud(700, 9, 21, 0.5);
+        let flat: Vec<f64> = x.iter().flatten().copied().collect();
+        let s = Set::new(Rows::new(&flat, 9, "real").unwrap());
+        for k in [1, 2, 7, STREAM_K] {
+            assert_eq!(kth_sq_streaming(&s, k), kth_sq_strips(&s, k), "k = {k}");
+        }
+    }
+
+    proptest::proptest! {
+        /// `x <= sq_threshold(r)` decides `x.sqrt() < r` for x around r^2 and anywhere.
+        #[test]
+        fn threshold_decides_the_rooted_comparison(r in 1e-300f64..1e150, steps in -4i64..5, x in 0f64..1e6) {
+            let t = sq_threshold(r);
+            proptest::prop_assert!(t.sqrt() < r);
+            proptest::prop_assert!(f64::from_bits(t.to_bits() + 1).sqrt() >= r);
+            let near = f64::from_bits(((r * r).to_bits() as i64 + steps).max(0) as u64);
+            for y in [near, x, r * r] {
+                proptest::prop_assert_eq!(y <= t, y.sqrt() < r, "y = {}", y);
+            }
+        }
+    }
+
+    #[test]
+    fn threshold_edge_cases() {
+        assert!(sq_threshold(0.0) < 0.0);
+        assert_eq!(sq_threshold(f64::INFINITY), f64::MAX);
+        assert_eq!(sq_threshold(1.0), f64::from_bits(1.0f64.to_bits() - 1));
     }
 
     #[test]
