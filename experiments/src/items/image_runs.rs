@@ -73,13 +73,6 @@ impl Dataset {
             Dataset::Cifar10 => "CIFAR-10",
         }
     }
-    pub fn classes(self) -> [&'static str; 10] {
-        match self {
-            Dataset::Mnist => sets::MNIST_CLASSES,
-            Dataset::FashionMnist => sets::FASHION_CLASSES,
-            Dataset::Cifar10 => cifar::CLASSES,
-        }
-    }
     pub fn channels(self) -> usize {
         if self == Dataset::Cifar10 {
             3
@@ -298,8 +291,6 @@ pub struct ImageRun {
     pub pairs: Table,
     pub particles: Table,
     pub summary: RunSummary,
-    /// Real training images (first `grid`) for figures, u8.
-    pub real_preview: Vec<u8>,
     /// Real held-out images and labels (first `umap_images`), u8, for fig1's embedding.
     pub real_heldout: Vec<u8>,
     pub real_heldout_labels: Vec<u8>,
@@ -361,7 +352,6 @@ pub const RECORD_COLUMNS: [&str; 21] = [
 /// the same size and their 28x28 versions for the classifier.
 struct RunData {
     train: Vec<f32>,
-    train_u8_preview: Vec<u8>,
     heldout_28: Vec<f32>,
     heldout_labels: Vec<u8>,
     heldout_u8: Vec<u8>,
@@ -498,13 +488,11 @@ fn load_data(ctx: &Ctx, c: &ImagesConfig, d: Dataset, ds: &DatasetSettings) -> R
         heldout.extend(scale_image(&held_images, i, size).iter().map(|v| *v as f32));
     }
     let heldout_labels: Vec<u8> = held_idx.iter().map(|&i| held_images.labels[i]).collect();
-    let preview = to_u8(&train[..c.grid.min(train_idx.len()) * dim]);
     Ok(RunData {
         heldout_28: to_classifier_input(&heldout, images.channels, size),
         heldout_u8: to_u8(&heldout),
         heldout_labels,
         train,
-        train_u8_preview: preview,
         source: source.replace(&data_fetch::data_root().display().to_string(), "<data>"),
         thresholds,
     })
@@ -512,7 +500,7 @@ fn load_data(ctx: &Ctx, c: &ImagesConfig, d: Dataset, ds: &DatasetSettings) -> R
 
 /// The run store of this workspace (`$GAN_RUNS_DIR` or `runs/`).
 pub fn store() -> RunStore {
-    RunStore::from_env(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("runs"))
+    RunStore::from_env(PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.join("runs")).unwrap_or_else(|| PathBuf::from("runs")))
 }
 
 /// The classifier spec of a data set (None: no classifier for it in this build).
@@ -611,7 +599,6 @@ fn load_run(settings: RunSettings, printed: DatasetSettings, dir: RunDir, data: 
         pairs: need("pairs.csv")?,
         particles: need("particles.csv")?,
         summary,
-        real_preview: data.train_u8_preview.clone(),
         real_heldout: data.heldout_u8[..n * dim].to_vec(),
         real_heldout_labels: data.heldout_labels[..n].to_vec(),
         settings,
@@ -772,7 +759,7 @@ where
                 std::process::abort();
             }
         }
-        let run = || -> Result<()> {
+        let mut run = || -> Result<()> {
             if batches == 0 && e0 == 0 && self.record.rows.is_empty() {
                 self.evaluate(0, 0, gan, None)?;
             }
@@ -789,7 +776,7 @@ where
     }
 
     fn after_epoch(&mut self, epoch: usize, gan: &Gan<B, DcganGenerator<B>, DcganDiscriminator<B>>, rec: &EpochRecord) -> Result<Option<f64>, String> {
-        let run = || -> Result<f64> {
+        let mut run = || -> Result<f64> {
             self.evaluate(epoch, 0, gan, Some(rec))?;
             if self.rs.umap_points.contains(&[epoch, 0]) {
                 let x = generate(&gan.g, &self.umap_z, &gan.device);
@@ -917,16 +904,6 @@ fn train_run<B: AutodiffBackend>(device: &B::Device, rs: &RunSettings, data: &Ru
     Ok(())
 }
 
-/// Epochs of 0-based labels of a figure scaled to the run's length when it is shorter than the
-/// paper's (fig1's 32(0), 47(0) on a 50-epoch run become the same fractions of ours).
-pub fn scaled_epoch(paper_epoch: usize, paper_len: usize, ours: usize) -> usize {
-    if ours >= paper_len {
-        paper_epoch
-    } else {
-        ((paper_epoch as f64 / paper_len as f64) * ours as f64).round() as usize
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -950,9 +927,4 @@ mod tests {
         assert!(holdout_last_per_label(&images, 4).is_err());
     }
 
-    #[test]
-    fn scaled_epochs() {
-        assert_eq!(scaled_epoch(32, 50, 100), 32);
-        assert_eq!(scaled_epoch(47, 50, 20), 19);
-    }
 }
