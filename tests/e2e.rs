@@ -476,6 +476,14 @@ fn image_cmd(data: &PathBuf, runs: &PathBuf, cfg: &PathBuf, out: &PathBuf, items
     c
 }
 
+/// The one line saying why item `id` failed (`<id>: FAILED: ...`).
+fn failed_line(o: &Output, id: &str) -> String {
+    let e = stderr(o);
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with(&format!("{id}: FAILED"))).collect();
+    assert_eq!(lines.len(), 1, "one failure line expected, got:\n{e}");
+    lines[0].to_string()
+}
+
 fn run_folder(runs: &PathBuf) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(runs.join("image")).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.')).collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
@@ -529,7 +537,7 @@ fn image_runs_are_stored_reused_resumed_and_checked() {
     std::fs::write(fb.join("settings.yaml"), s.replace("lr: 0.0002", "lr: 0.001")).unwrap();
     let o = image_cmd(&data, &runs_b, &cfg, &out, &["fig19"]).output().unwrap();
     assert!(!o.status.success());
-    let line = error_line(&o);
+    let line = failed_line(&o, "fig19");
     assert!(line.contains(fb.file_name().unwrap().to_str().unwrap()) && line.contains("settings.yaml"), "{line}");
 
     // A truncated record is one line naming the file and line.
@@ -538,7 +546,7 @@ fn image_runs_are_stored_reused_resumed_and_checked() {
     std::fs::write(fb.join("record.csv"), &rec[..rec.len() - 5]).unwrap();
     let o = image_cmd(&data, &runs_b, &cfg, &out, &["fig19"]).output().unwrap();
     assert!(!o.status.success());
-    let line = error_line(&o);
+    let line = failed_line(&o, "fig19");
     assert!(line.contains("record.csv") && line.contains("truncated"), "{line}");
 }
 
@@ -550,9 +558,10 @@ fn image_items_without_a_classifier_say_how_to_make_one() {
     let runs = temp_dir("img-noqx-runs");
     let o = image_cmd(&data, &runs, &cfg, &out, &["fig19"]).output().unwrap();
     assert!(!o.status.success());
-    let line = error_line(&o);
+    let line = failed_line(&o, "fig19");
     assert!(line.contains("classifier") && line.contains("cargo run --release -p experiments -- classifier"), "{line}");
     assert!(!out.join("fig19").exists(), "nothing half-written");
+}
 
 // ---- experiments detect --log (issue 13) ----
 
