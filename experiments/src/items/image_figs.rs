@@ -59,8 +59,9 @@ fn stop_lines(r: &ImageRun) -> Vec<(f64, String)> {
     r.summary.stop.as_ref().map(|s| vec![(s.t as f64, format!(" stop {}", s.t))]).unwrap_or_default()
 }
 
-fn labels(d: Dataset) -> Vec<String> {
-    (0..10).map(|i| if d == Dataset::Mnist { i.to_string() } else { i.to_string() }).collect()
+/// Heatmap labels: class indices (the data set's class names are too long for the cells).
+fn labels() -> Vec<String> {
+    (0..10).map(|i| i.to_string()).collect()
 }
 
 /// Pair-count heatmaps at the given (epoch, batch, label) points of one run.
@@ -90,7 +91,7 @@ fn pair_figure(out: &mut ItemOutput, id: &str, r: &ImageRun, points: &[(usize, u
     )?;
     let rows = shown.len().div_ceil(cols).max(1);
     let cell = if annotate { 420 } else { 330 };
-    let lab = labels(r.settings.dataset);
+    let lab = labels();
     out.png(&format!("{id}.png"), caption, ((cols * cell) as u32, (rows * (cell - 30)) as u32), |area| {
         let cells = area.split_evenly((rows, cols));
         for (c, (l, m)) in cells.iter().zip(&shown) {

@@ -638,6 +638,12 @@ struct Recorder<'a, BI: models::burn::tensor::backend::Backend> {
     progress: &'a indicatif::ProgressBar,
 }
 
+/// The most probable class of each row of q(x)'s probabilities (10 a row): the class histogram's
+/// labels, for generated and real images alike.
+fn predicted(probs: &[f32]) -> Vec<usize> {
+    probs.chunks(10).map(|p| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)).collect()
+}
+
 /// Generated images of latents `z` in inference mode, `n x dim`, in chunks (memory).
 fn generate<B: AutodiffBackend, G: GanGenerator<B> + AutodiffModule<B>>(g: &G, z: &[f32], device: &B::Device) -> Vec<f32> {
     let q = g.latent_dim();
@@ -675,11 +681,7 @@ impl<BI: models::burn::tensor::backend::Backend> Recorder<'_, BI> {
             let fake = Self::gaussian(&feats, cols)?;
             row[6] = metrics::frechet_distance(real, &fake).unwrap_or(f64::NAN);
             let probs = qx::probabilities(cl, Batch::new(&xin, 784)?, 256)?;
-            let labels: Vec<usize> = probs
-                .chunks(10)
-                .map(|p| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0))
-                .collect();
-            let hist = metrics::classes::class_histogram(&labels, 10)?;
+            let hist = metrics::classes::class_histogram(&predicted(&probs), 10)?;
             row[7] = metrics::classes::total_variation(&hist, &self.real_hist)?;
             row[8] = metrics::classes::chi_squared(&hist, &self.real_hist).unwrap_or(f64::NAN);
             row[9] = hist.iter().filter(|h| **h >= self.rs.cover_share / 10.0).count() as f64;
@@ -843,9 +845,7 @@ fn train_run<B: AutodiffBackend>(device: &B::Device, rs: &RunSettings, data: &Ru
             let f = qx::features(cl, Batch::new(&data.heldout_28, 784)?, 256)?;
             let cols = f.len() / data.heldout_labels.len();
             let probs = qx::probabilities(cl, Batch::new(&data.heldout_28, 784)?, 256)?;
-            let labels: Vec<usize> =
-                probs.chunks(10).map(|p| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)).collect();
-            (Some(Recorder::<B::InnerBackend>::gaussian(&f, cols)?), metrics::classes::class_histogram(&labels, 10)?)
+            (Some(Recorder::<B::InnerBackend>::gaussian(&f, cols)?), metrics::classes::class_histogram(&predicted(&probs), 10)?)
         }
         None => (None, vec![0.1; 10]),
     };
