@@ -18,6 +18,8 @@ struct Settings {
     offsets: Vec<i64>,
     /// Epochs around the stop whose sample grids the image columns show.
     image_offsets: Vec<i64>,
+    /// Which image columns to build (`[]`: the Gaussian-mixture column alone).
+    image_sets: Vec<super::image_runs::Dataset>,
     checkpoint_every: usize,
     width: u32,
     height: u32,
@@ -104,7 +106,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             Ok(())
         },
     )?;
-    let (runs, skipped) = super::image_figs::runs(ctx, &super::image_runs::Dataset::ALL, 0.0)?;
+    let (runs, skipped) = super::image_figs::runs(ctx, &s.image_sets, 0.0)?;
     for (name, why) in &skipped {
         out.markdown(format!("**{name} column: not built on this machine.** {why}"));
     }
