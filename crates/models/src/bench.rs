@@ -10,7 +10,7 @@
 //! load hit both alike; `ratio` is the ratio of the median block times, `ratio_min` that of the
 //! fastest blocks (on a machine shared with other jobs the least disturbed estimate).
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -395,7 +395,7 @@ where
 /// Adam as [`TrainConfig::dcgan`], NS loss, batch `batch`; one warm-up step already taken.
 pub fn dcgan_train_stepper<B: AutodiffBackend>(device: &B::Device, size: usize, features: usize, batch: usize) -> TrainStepper {
     let cfg = DcganConfig::new().with_image_size(size).with_g_features(features).with_d_features(features);
-    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator(dv).expect("valid"), cfg.init_discriminator(dv).expect("valid")));
+    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator::<B>(dv).expect("valid"), cfg.init_discriminator::<B>(dv).expect("valid")));
     let mut s = stepper(Gan::new(g, d, TrainConfig::dcgan(), device.clone()), batch);
     s.time(1);
     s
@@ -405,7 +405,7 @@ pub fn dcgan_train_stepper<B: AutodiffBackend>(device: &B::Device, size: usize, 
 /// `batch`; one warm-up step already taken.
 pub fn mlp_train_stepper<B: AutodiffBackend>(device: &B::Device, batch: usize) -> TrainStepper {
     let cfg = MlpConfig::new(3);
-    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator(dv), cfg.init_discriminator(dv)));
+    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator::<B>(dv), cfg.init_discriminator::<B>(dv)));
     let mut s = stepper(Gan::new(g, d, TrainConfig::sgd(0.03, 0.03), device.clone()), batch);
     s.time(1);
     s
