@@ -55,11 +55,6 @@ pub trait GanDiscriminator<B: Backend>: Module<B> {
 /// `[1, C, 1, 1]` broadcasts made burn-flex copy and walk the activations element by element
 /// (`StridedIter`). y = (x - mean) * (gamma / sqrt(var + eps)) + beta is the same function.
 pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, mode: Mode) -> Tensor<B, D> {
-    // TEMP-AB
-    static OLD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OLD.get_or_init(|| std::env::var("GANWB_OLD_BN").is_ok()) {
-        return batch_norm_old(bn, x, mode);
-    }
     let dims = x.dims();
     let (batch, channels) = (dims[0], dims[1]);
     let rest: usize = dims[2..].iter().product();
@@ -90,46 +85,6 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     let scale = bn.gamma.val().reshape([1, channels, 1]).div(var.add_scalar(bn.epsilon).sqrt());
     let shift = bn.beta.val().reshape([1, channels, 1]);
     centered.mul(per_row(scale)).add(per_row(shift)).reshape(dims)
-}
-
-// TEMP-AB
-pub fn batch_norm_old<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, mode: Mode) -> Tensor<B, D> {
-    let dims = x.dims();
-    let channels = dims[1];
-    let mut shape = [1; D];
-    shape[1] = channels;
-    let device = x.device();
-    let (mean, var) = match mode {
-        Mode::Eval => (
-            bn.running_mean.value_sync().to_device(&device).reshape(shape),
-            bn.running_var.value_sync().to_device(&device).reshape(shape),
-        ),
-        Mode::Train => {
-            let flat: usize = dims.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, d)| *d).product();
-            let mean = x.clone().swap_dims(0, 1).reshape([channels, flat]).mean_dim(1).reshape(shape);
-            let var = x
-                .clone()
-                .sub(mean.clone())
-                .square()
-                .swap_dims(0, 1)
-                .reshape([channels, flat])
-                .mean_dim(1)
-                .reshape(shape);
-            let m = bn.momentum;
-            let rm = bn.running_mean.value_sync().to_device(&device);
-            let rv = bn.running_var.value_sync().to_device(&device);
-            bn.running_mean
-                .update(rm.mul_scalar(1.0 - m).add(mean.clone().detach().mul_scalar(m).reshape([channels])).detach());
-            bn.running_var
-                .update(rv.mul_scalar(1.0 - m).add(var.clone().detach().mul_scalar(m).reshape([channels])).detach());
-            (mean, var)
-        }
-    };
-    let std = var.add_scalar(bn.epsilon).sqrt();
-    x.sub(mean)
-        .div(std)
-        .mul(bn.gamma.val().reshape(shape))
-        .add(bn.beta.val().reshape(shape))
 }
 
 /// Adds N(0, sd^2) noise in `Mode::Train` when `sd > 0` (Appendix G.7); identity otherwise.
