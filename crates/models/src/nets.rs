@@ -148,8 +148,8 @@ mod tests {
         let y = to_vec(batch_norm(&bn, xt.clone(), Mode::Train));
         let (gamma, beta) = ([1.5f64, -0.5, 2.0], [0.1f64, 0.2, -0.3]);
         let idx = |i: usize, ch: usize, s: usize| (i * c + ch) * h * w + s;
-        let rm = to_vec(bn.running_mean.val());
-        let rv = to_vec(bn.running_var.val());
+        let rm = to_vec(bn.running_mean.value_sync());
+        let rv = to_vec(bn.running_var.value_sync());
         for ch in 0..c {
             let vals: Vec<f64> = (0..b).flat_map(|i| (0..h * w).map(move |s| (i, s))).map(|(i, s)| x[idx(i, ch, s)] as f64).collect();
             let mean = vals.iter().sum::<f64>() / vals.len() as f64;
@@ -167,7 +167,7 @@ mod tests {
         }
         // inference mode uses the running statistics and leaves them alone
         let ye = to_vec(batch_norm(&bn, xt, Mode::Eval));
-        assert_eq!(to_vec(bn.running_mean.val()), rm);
+        assert_eq!(to_vec(bn.running_mean.value_sync()), rm);
         for ch in 0..c {
             let want = (x[idx(1, ch, 3)] as f64 - rm[ch] as f64) / (rv[ch] as f64 + 1e-5).sqrt() * gamma[ch] + beta[ch];
             assert!((ye[idx(1, ch, 3)] as f64 - want).abs() < 1e-5 * (1.0 + want.abs()));
