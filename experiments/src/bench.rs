@@ -10,6 +10,9 @@ use models::BackendKind;
 pub enum BenchCmd {
     #[command(flatten)]
     Metrics(crate::metrics_cli::BenchCmd),
+    /// Plain training step of the DCGANs (28, 32, 64 px) and the mixture MLP, side by side with
+    /// PyTorch (--python PY): CSV case,backend,ours_s_per_step,torch_s_per_step,ratio.
+    Train(crate::bench_train::TrainArgs),
     /// Training step with both probes every step / without: mixture MLP and a 32x32 DCGAN.
     Probes {
         /// Backends to compare (repeatable; default: ndarray and flex).
@@ -76,6 +79,7 @@ fn print(r: &BenchResult) {
 pub fn run(cmd: BenchCmd) -> Result<()> {
     let (backends, rounds, mlp_steps, dcgan_steps, dcgan_size, dcgan_features, latents) = match cmd {
         BenchCmd::Metrics(m) => return crate::metrics_cli::bench(m),
+        BenchCmd::Train(a) => return crate::bench_train::run(a),
         BenchCmd::DualityGap { backends, epochs, dcgan_steps, dcgan_size, dcgan_features, dcgan_eval_rows } => {
             return duality_gap(backends, epochs, dcgan_steps, dcgan_size, dcgan_features, dcgan_eval_rows)
         }

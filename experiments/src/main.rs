@@ -7,6 +7,7 @@
 //!   cargo run --release -p experiments -- paper-checks
 
 mod bench;
+mod bench_train;
 mod calculator;
 mod catalogue;
 mod config;

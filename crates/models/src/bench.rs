@@ -342,3 +342,71 @@ pub fn dcgan_duality_gap<B: AutodiffBackend>(device: &B::Device, backend: &str, 
         ),
     }
 }
+
+/// A plain training step ([`Gan::step_with`]`(.., probe = false)`) ready to be timed, for
+/// `experiments bench train`: [`TrainStepper::time`] runs `n` steps and returns seconds per step.
+/// The batches are drawn once (4 pairs of N(0, 1) real and latent batches on the device) and
+/// cycled, so the timed blocks hold only the step itself; the PyTorch reference
+/// (`scripts/train_reference.py`) does the same.
+pub struct TrainStepper {
+    run: Box<dyn FnMut(usize) -> f64>,
+    /// Parameter counts of (generator, discriminator), to check that the reference has the
+    /// same layouts.
+    pub params: (usize, usize),
+}
+
+impl TrainStepper {
+    /// Runs `steps` steps; seconds per step (wall clock).
+    pub fn time(&mut self, steps: usize) -> f64 {
+        (self.run)(steps.max(1))
+    }
+}
+
+fn stepper<B, G, D>(mut gan: Gan<B, G, D>, batch: usize) -> TrainStepper
+where
+    B: AutodiffBackend,
+    G: GanGenerator<B> + AutodiffModule<B> + 'static,
+    D: GanDiscriminator<B> + AutodiffModule<B> + 'static,
+{
+    let mut rng = StdRng::seed_from_u64(1);
+    let (dim, latent) = (gan.d.in_dim(), gan.g.latent_dim());
+    let batches: Vec<_> = (0..4)
+        .map(|_| {
+            (tensor2::<B>(normal(&mut rng, batch * dim), batch, dim, &gan.device), tensor2::<B>(normal(&mut rng, batch * latent), batch, latent, &gan.device))
+        })
+        .collect();
+    let params = (gan.g.num_params(), gan.d.num_params());
+    let mut i = 0usize;
+    let run = move |steps: usize| {
+        let t = Instant::now();
+        for _ in 0..steps {
+            let (r, z) = batches[i % batches.len()].clone();
+            i += 1;
+            // The loss values are read back to the host inside the step, which also waits for
+            // an asynchronous backend (CUDA) to finish the step's work.
+            std::hint::black_box(gan.step_with(r, z, false));
+        }
+        t.elapsed().as_secs_f64() / steps as f64
+    };
+    TrainStepper { run: Box::new(run), params }
+}
+
+/// The DCGAN of [`DcganConfig`] (`size` px, 1 channel, base width `features` in both networks),
+/// Adam as [`TrainConfig::dcgan`], NS loss, batch `batch`; one warm-up step already taken.
+pub fn dcgan_train_stepper<B: AutodiffBackend>(device: &B::Device, size: usize, features: usize, batch: usize) -> TrainStepper {
+    let cfg = DcganConfig::new().with_image_size(size).with_g_features(features).with_d_features(features);
+    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator::<B>(dv).expect("valid"), cfg.init_discriminator::<B>(dv).expect("valid")));
+    let mut s = stepper(Gan::new(g, d, TrainConfig::dcgan(), device.clone()), batch);
+    s.time(1);
+    s
+}
+
+/// The mixture MLP of `configs/gmm.yaml` (3-D, widths 128x3), SGD(0.03), NS loss, batch
+/// `batch`; one warm-up step already taken.
+pub fn mlp_train_stepper<B: AutodiffBackend>(device: &B::Device, batch: usize) -> TrainStepper {
+    let cfg = MlpConfig::new(3);
+    let (g, d) = init_seeded::<B, _>(device, 1, |dv| (cfg.init_generator::<B>(dv), cfg.init_discriminator::<B>(dv)));
+    let mut s = stepper(Gan::new(g, d, TrainConfig::sgd(0.03, 0.03), device.clone()), batch);
+    s.time(1);
+    s
+}
