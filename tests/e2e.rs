@@ -91,7 +91,8 @@ fn tiny_gmm_configs(name: &str) -> PathBuf {
         }
         std::fs::write(p, t).unwrap();
     };
-    shrink("gmm.yaml", &[("epochs", "4"), ("n_data", "128"), ("eval_samples", "200"), ("steepness_latents", "8"), ("snapshot_points", "50"), ("warmup", "1")]);
+    shrink("gmm.yaml", &[("epochs", "4"), ("n_data", "128"), ("eval_samples", "200"), ("steepness_latents", "8"), ("snapshot_points", "50"), ("warmup", "1"), ("checkpoint_every", "1")]);
+    shrink("dgap-gmm.yaml", &[("seeds", "2"), ("every", "1"), ("gap_points", "64"), ("window", "1"), ("around", "2")]);
     shrink("table1.yaml", &[("seeds", "2"), ("persist", "2")]);
     shrink("detector-gmm.yaml", &[("seeds", "2"), ("persist", "2")]);
     // fig5's image columns need the classifier and image runs: not part of this test.
@@ -110,6 +111,67 @@ fn gmm_items_run_end_to_end_on_tiny_settings() {
     for f in ["fig5/fig5_gmm.png", "fig5/fig5_gmm_metrics.csv", "detector-gmm/detector_gmm.png", "detector-gmm/detector_gmm_summary.csv"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
+}
+
+#[test]
+fn gmm_runs_are_stored_reused_and_checked() {
+    let cfg = tiny_gmm_configs("gmm-store-cfg");
+    let runs = temp_dir("gmm-store-runs");
+    let call = |out: &PathBuf| bin().env("GAN_RUNS_DIR", &runs).args(["detector-gmm", "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]).output().unwrap();
+    let (out_a, out_b) = (temp_dir("gmm-store-a"), temp_dir("gmm-store-b"));
+    let o = call(&out_a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("training GMM run seed").count(), 2, "{}", stderr(&o));
+    let folders: Vec<PathBuf> = std::fs::read_dir(runs.join("gmm")).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.')).collect();
+    assert_eq!(folders.len(), 2, "one folder per seed: {folders:?}");
+    let record = folders[0].join("record.csv");
+    let stamp = std::fs::metadata(&record).unwrap().modified().unwrap();
+    assert_eq!(std::fs::read_to_string(&record).unwrap().lines().count(), 1 + 5, "header + epochs 0..=4");
+
+    // Second call: read from the store (nothing trained, nothing rewritten), the same outputs.
+    let o = call(&out_b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("training GMM run"), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&record).unwrap().modified().unwrap(), stamp);
+    for f in ["detector_gmm_runs.csv", "detector_gmm_epochs.csv", "detector_gmm_summary.csv"] {
+        let (a, b) = (std::fs::read(out_a.join("detector-gmm").join(f)).unwrap(), std::fs::read(out_b.join("detector-gmm").join(f)).unwrap());
+        assert!(a == b, "{f} differs between the trained and the stored runs");
+    }
+
+    // A truncated record is one error line naming the file.
+    let text = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, &text[..text.len() - 3]).unwrap();
+    let o = call(&temp_dir("gmm-store-c"));
+    assert!(!o.status.success());
+    assert!(failed_line(&o, "detector-gmm").contains("record.csv"), "{}", stderr(&o));
+}
+
+#[test]
+fn dgap_gmm_evaluates_stored_checkpoints_and_keeps_its_gaps() {
+    let cfg = tiny_gmm_configs("dgap-cfg");
+    let runs = temp_dir("dgap-runs");
+    let call = |out: &PathBuf| bin().env("GAN_RUNS_DIR", &runs).args(["dgap-gmm", "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]).output().unwrap();
+    let (a, b) = (temp_dir("dgap-a"), temp_dir("dgap-b"));
+    let o = call(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["dgap_gmm.png", "dgap_gmm_epochs.csv", "dgap_gmm_events.csv", "dgap_gmm_summary.csv"] {
+        assert!(a.join("dgap-gmm").join(f).is_file(), "missing {f}");
+    }
+    let epochs = std::fs::read_to_string(a.join("dgap-gmm/dgap_gmm_epochs.csv")).unwrap();
+    assert_eq!(epochs.lines().count(), 1 + 2 * 4, "2 seeds x epochs 1..=4:\n{epochs}");
+    // The gaps are stored beside each run; the second call reads them (same values, no rewrite).
+    let folder = std::fs::read_dir(runs.join("gmm")).unwrap().map(|e| e.unwrap().path()).find(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.')).unwrap();
+    let gaps = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "csv") && p.file_name().unwrap().to_str().unwrap().starts_with("gaps-")).expect("a stored gap table");
+    let stamp = std::fs::metadata(&gaps).unwrap().modified().unwrap();
+    let o = call(&b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&gaps).unwrap().modified().unwrap(), stamp);
+    assert_eq!(std::fs::read_to_string(b.join("dgap-gmm/dgap_gmm_epochs.csv")).unwrap(), epochs);
+    // A grid that misses the checkpoints is one line naming both files.
+    let o = bin().env("GAN_RUNS_DIR", &runs).args(["dgap-gmm", "--set", "every=0", "--out", temp_dir("dgap-c").to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success());
+    let l = failed_line(&o, "dgap-gmm");
+    assert!(l.contains("dgap-gmm.yaml") && l.contains("checkpoint_every"), "{l}");
 }
 
 #[test]

@@ -61,6 +61,7 @@ pub fn entries() -> Vec<Entry> {
         entry!("ode", [], "Theorem 3.3: the steepness ODE against a direct simulation of the flow", "theory", Ready(items::ode::run)),
         entry!("kl-toy", [], "Forward, reverse and JS optima of one Gaussian fitted to two", "theory", Ready(items::kl_toy::run)),
         entry!("detector-gmm", [], "Algorithm 2 against ground-truth collapse over many GMM seeds", "GMM training", Ready(items::detector_gmm::run)),
+        entry!("dgap-gmm", [], "Duality gaps along the GMM runs beside q_d, steepness and modes covered (beyond the paper)", "GMM training + duality gap", Ready(items::dgap_gmm::run)),
         entry!("detector-images", [], "Algorithm 2 against the written collapse rule on every image run", "image training", Ready(items::image_figs::detector_images)),
         entry!("mitigations-gmm", [], "Each remedy of the notes on the 8-mode mixture", "GMM training", Pending(NO_ISSUE)),
         entry!("detector-baselines", [], "Collapse signals of the notes against Algorithm 2", "training", Pending(NO_ISSUE)),

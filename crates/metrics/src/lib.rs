@@ -22,6 +22,7 @@ mod linalg;
 pub mod mixture;
 pub mod prd;
 pub mod prdc;
+pub mod signals;
 
 pub use frechet::{fid, frechet_distance, Gaussian};
 pub use prdc::{prdc, Prdc};

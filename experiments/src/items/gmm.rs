@@ -6,7 +6,7 @@
 //! `mode_quality` (modes covered, high-quality rate) belongs to the `metrics` crate in the
 //! architecture; it lives here until that crate has it.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use models::early_stopping::{EarlyStopping, EarlyStoppingConfig, Granularity, StopEvent};
 use models::gan::{Gan, TrainConfig};
 use models::mlp::MlpConfig;
@@ -52,6 +52,9 @@ pub struct GmmSettings {
     pub warmup: usize,
     /// Generated points kept per epoch for the scatter plots.
     pub snapshot_points: usize,
+    /// Networks saved every this many epochs in the run store (`checkpoints/`), for evaluations
+    /// on finished runs (dgap-gmm's duality gaps); 0 = none.
+    pub checkpoint_every: usize,
 }
 
 impl GmmSettings {
@@ -154,6 +157,7 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
     s: &GmmSettings,
     seed: u64,
     keep_snapshots: bool,
+    checkpoints: Option<std::path::PathBuf>,
     progress: &indicatif::ProgressBar,
 ) -> Result<GmmRun> {
     let mix = s.mixture()?;
@@ -170,6 +174,11 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
     let mut lc = LoopConfig::new(s.epochs, s.batch, seed);
     lc.steepness = SteepnessProbe::Exact { latents: s.steepness_latents };
     lc.monitor = Some(s.monitor());
+    if let Some(dir) = checkpoints.filter(|_| s.checkpoint_every > 0) {
+        // Written over on a retraining (same values: the runs are deterministic on the CPU).
+        lc.checkpoint_every = s.checkpoint_every;
+        lc.checkpoint_dir = Some(dir);
+    }
     let eval_seed = seed ^ 0xE7A1;
     let q0 = mode_quality(&sample_generator(&gan.g, s.eval_samples, eval_seed, device), &mix, s.cover_share);
     // steepness before training, on the latents the loop probes
@@ -201,10 +210,10 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
     })
 }
 
-/// Trains one run (on the backend the context names).
-pub fn run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, label: &str) -> Result<GmmRun> {
+/// Trains one run (on the backend the context names), saving its networks into `checkpoints`.
+fn run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, checkpoints: Option<std::path::PathBuf>, label: &str) -> Result<GmmRun> {
     let pb = ctx.progress(s.epochs as u64, label);
-    let r = models::with_backend!(ctx.backend, |B, device| run_generic::<B>(&device, s, seed, keep_snapshots, &pb))
+    let r = models::with_backend!(ctx.backend, |B, device| run_generic::<B>(&device, s, seed, keep_snapshots, checkpoints.clone(), &pb))
         .map_err(|e| anyhow!("{e}"))?
         .with_context(|| format!("GMM run (seed {seed})"));
     pb.finish_and_clear();
@@ -216,20 +225,164 @@ pub fn run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, label: &
 type Cache = Mutex<HashMap<String, Arc<GmmRun>>>;
 static RUNS: OnceLock<Cache> = OnceLock::new();
 
-/// One run per (settings, seed, backend), trained once per process and shared by the items
-/// (fig1, fig5, table1 and detector-gmm describe the same runs). A run kept with snapshots also
-/// serves requests without them.
+/// One run per (settings, seed, backend), shared by the items (fig1, fig5, table1 and
+/// detector-gmm describe the same runs): from this process's memory, else from the run store
+/// (`runs/gmm/<hash>`, found again by the resolved gmm.yaml, backend and seed), else trained and
+/// stored. A run kept with snapshots also serves requests without them; a stored run without
+/// snapshots that is asked for them is trained again (deterministic on the CPU backends: the
+/// record must come out identical, which is checked) and gains its snapshot file.
 pub fn cached_run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, label: &str) -> Result<Arc<GmmRun>> {
     let key = format!("{}|{seed}|{}", s.yaml(), ctx.backend);
     let cache = RUNS.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(r) = cache.lock().expect("cache lock").get(&key) {
-        if r.snapshots.len() > 0 || !keep_snapshots {
+        if !r.snapshots.is_empty() || !keep_snapshots {
             return Ok(r.clone());
         }
     }
-    let r = Arc::new(run(ctx, s, seed, keep_snapshots, label)?);
+    let r = Arc::new(stored_run(ctx, s, seed, keep_snapshots, label)?);
     cache.lock().expect("cache lock").insert(key, r.clone());
     Ok(r)
+}
+
+/// What names a GMM run in the store: the resolved settings and the backend (the seed is the
+/// key's own field).
+#[derive(Serialize)]
+struct StoredSettings<'a> {
+    gmm: &'a GmmSettings,
+    backend: &'a str,
+}
+
+/// `finished.yaml` of a stored GMM run.
+#[derive(Serialize, Deserialize)]
+struct StoredSummary {
+    steepness0: f64,
+    seconds: f64,
+    backend: String,
+    epochs: usize,
+}
+
+const RECORD: &str = "record.csv";
+const SNAPSHOTS: &str = "snapshots.f32";
+const REAL: &str = "real.f32";
+
+/// The run-store folder of one GMM run.
+pub fn run_dir(ctx: &Ctx, s: &GmmSettings, seed: u64) -> Result<run_store::RunDir> {
+    let key = run_store::RunKey::new("gmm", &StoredSettings { gmm: s, backend: ctx.backend.name() }, seed)?;
+    Ok(super::run_store().open(&key)?)
+}
+
+fn stored_run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, label: &str) -> Result<GmmRun> {
+    let dir = run_dir(ctx, s, seed)?;
+    let stored = if dir.is_finished() { Some(read_stored(&dir, s, seed).with_context(|| format!("stored GMM run {}", dir.path().display()))?) } else { None };
+    if let Some(r) = &stored {
+        if !keep_snapshots || !r.snapshots.is_empty() {
+            return Ok(r.clone());
+        }
+    }
+    // Runs take seconds to a minute: no checkpoints; a killed one is trained again from the start.
+    let _lock = dir.lock()?;
+    eprintln!("  training GMM run seed {seed} into {}", dir.path().display());
+    let r = run(ctx, s, seed, keep_snapshots, Some(dir.file("checkpoints")), label)?;
+    let record = record_table(&r, s.modes());
+    match stored {
+        Some(old) => {
+            // Adding snapshots to a stored run: the new training must be the stored one.
+            if record_table(&old, s.modes()) != record {
+                bail!(
+                    "GMM run seed {seed}: training again for its snapshots gave another record than the stored one in {} (a non-deterministic backend?): remove that folder to retrain it",
+                    dir.path().display()
+                );
+            }
+        }
+        None => {
+            dir.write_table(RECORD, &record)?;
+            dir.write(REAL, &f32_bytes(&r.real))?;
+        }
+    }
+    if keep_snapshots {
+        dir.write(SNAPSHOTS, &f32_bytes(&r.snapshots.concat()))?;
+    }
+    if !dir.is_finished() {
+        let summary = StoredSummary { steepness0: r.steepness0, seconds: r.seconds, backend: r.backend.clone(), epochs: s.epochs };
+        dir.finish(&serde_yaml::to_string(&summary)?)?;
+    }
+    Ok(r)
+}
+
+/// Columns of `record.csv`: row k = after k epochs (row 0 = before training, NaN where the loop
+/// has no value), the loop's record and the ground truth of that epoch.
+fn record_columns(modes: usize) -> Vec<String> {
+    let mut c: Vec<String> = ["epoch", "loss_d", "loss_g", "q_d", "q_d_max", "steepness", "fired", "covered", "hq"].iter().map(|s| s.to_string()).collect();
+    c.extend((0..modes).map(|i| format!("count_{i}")));
+    c
+}
+
+fn record_table(r: &GmmRun, modes: usize) -> run_store::Table {
+    let cols = record_columns(modes);
+    let mut t = run_store::Table::new(&cols.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    for (e, q) in r.quality.iter().enumerate() {
+        let h = if e == 0 { None } else { r.history.get(e - 1) };
+        let mut row = vec![e as f64];
+        match h {
+            Some(h) => row.extend([h.loss_d, h.loss_g, h.q_d, h.q_d_max, h.steepness, h.fired as u8 as f64]),
+            None => row.extend([f64::NAN; 6]),
+        }
+        row.extend([q.covered as f64, q.hq]);
+        row.extend(q.counts.iter().map(|&c| c as f64));
+        t.push(row);
+    }
+    t
+}
+
+fn read_stored(dir: &run_store::RunDir, s: &GmmSettings, seed: u64) -> Result<GmmRun> {
+    let summary: StoredSummary = serde_yaml::from_str(&dir.finished_summary().unwrap_or_default()).context("finished.yaml")?;
+    let t = dir.read_table(RECORD)?.ok_or_else(|| anyhow!("{RECORD} is missing"))?;
+    let cols = record_columns(s.modes());
+    if t.columns != cols || t.rows.len() != s.epochs + 1 {
+        bail!("{RECORD}: expected columns {} and {} rows, found {} columns and {} rows: remove the folder to retrain", cols.join(","), s.epochs + 1, t.columns.len(), t.rows.len());
+    }
+    let mut history = Vec::with_capacity(s.epochs);
+    let mut quality = Vec::with_capacity(s.epochs + 1);
+    for (e, row) in t.rows.iter().enumerate() {
+        if e > 0 {
+            history.push(EpochRecord { epoch: e, loss_d: row[1], loss_g: row[2], q_d: row[3], q_d_max: row[4], steepness: row[5], fired: row[6] != 0.0 });
+        }
+        quality.push(Quality { covered: row[7] as usize, hq: row[8], counts: row[9..].iter().map(|&c| c as usize).collect() });
+    }
+    let real = read_f32(&dir.file(REAL))?;
+    let per = s.snapshot_points.min(s.n_data) * s.dim;
+    let snapshots = match std::fs::read(dir.file(SNAPSHOTS)) {
+        Ok(b) => {
+            let v = f32_from_bytes(&b, &dir.file(SNAPSHOTS))?;
+            let per_epoch = s.snapshot_points * s.dim;
+            if v.len() != per_epoch * (s.epochs + 1) {
+                bail!("{SNAPSHOTS}: {} values, expected {} epochs x {per_epoch}", v.len(), s.epochs + 1);
+            }
+            v.chunks(per_epoch).map(|c| c.to_vec()).collect()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => return Err(anyhow!("{}: {e}", dir.file(SNAPSHOTS).display())),
+    };
+    if real.len() != per {
+        bail!("{REAL}: {} values, expected {per}", real.len());
+    }
+    Ok(GmmRun { seed, history, quality, steepness0: summary.steepness0, snapshots, real, seconds: summary.seconds, backend: summary.backend })
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn f32_from_bytes(b: &[u8], path: &std::path::Path) -> Result<Vec<f32>> {
+    if b.len() % 4 != 0 {
+        bail!("{}: {} bytes is not a whole number of f32 values (truncated?)", path.display(), b.len());
+    }
+    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+fn read_f32(path: &std::path::Path) -> Result<Vec<f32>> {
+    let b = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    f32_from_bytes(&b, path)
 }
 
 /// The reference run of fig1, fig5 (seed = `--seed`, with snapshots).

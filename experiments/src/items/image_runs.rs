@@ -36,7 +36,6 @@ use rand_distr::{Distribution as _, StandardNormal};
 use run_store::{RunDir, RunKey, RunStore, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use data::class_stats::{farthest_pair, frobenius_distances, mean_image, ClassAccumulator};
@@ -500,7 +499,7 @@ fn load_data(ctx: &Ctx, c: &ImagesConfig, d: Dataset, ds: &DatasetSettings) -> R
 
 /// The run store of this workspace (`$GAN_RUNS_DIR` or `runs/`).
 pub fn store() -> RunStore {
-    RunStore::from_env(PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.join("runs")).unwrap_or_else(|| PathBuf::from("runs")))
+    super::run_store()
 }
 
 /// The classifier spec of a data set (None: no classifier for it in this build).

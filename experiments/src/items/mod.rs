@@ -12,6 +12,7 @@ use crate::output::ItemOutput;
 
 pub mod classifier;
 pub mod detector_gmm;
+pub mod dgap_gmm;
 pub mod fig1;
 pub mod fig11;
 pub mod fig13;
@@ -19,6 +20,7 @@ pub mod fig2;
 pub mod fig22;
 pub mod fig3;
 pub mod fig5;
+pub mod gap_store;
 pub mod gmm;
 pub mod image_figs;
 pub mod image_runs;
@@ -34,6 +36,13 @@ pub type RunFn = fn(&Ctx, &mut ItemOutput) -> Result<()>;
 /// not built); naming the item explicitly makes it an error.
 #[derive(Debug)]
 pub struct Skip(pub String);
+
+/// The run store of this workspace (`$GAN_RUNS_DIR` or `runs/` beside the workspace's
+/// `Cargo.toml`): the image runs and the Gaussian-mixture runs live there.
+pub fn run_store() -> run_store::RunStore {
+    let default = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.join("runs")).unwrap_or_else(|| "runs".into());
+    run_store::RunStore::from_env(default)
+}
 
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
