@@ -7,6 +7,7 @@
 //!   et al. 2020), as the `prdc` package computes them, and the fixed-radius precision/recall of
 //!   seed 001 section 16.4.
 //! - [`prd`]: PRD curves (Sajjadi et al. 2018) with F_8 and F_1/8.
+//! - [`clustering`]: seeded k-means (linfa-clustering) for PRD and the figures.
 //! - [`mixture`]: mode coverage and the high-quality-sample rate on Gaussian mixtures.
 //! - [`classes`]: class histograms with total-variation and chi-squared divergence to the real
 //!   allocation, and the class-pair counts of the paper's Figure 4 (Appendix F.1).
@@ -16,6 +17,7 @@
 //! finiteness and returns [`MetricsError`] naming the offending argument instead of panicking.
 
 pub mod classes;
+pub mod clustering;
 pub mod collapse;
 pub mod frechet;
 mod linalg;

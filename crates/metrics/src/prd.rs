@@ -10,14 +10,14 @@
 //! - the summary is (F_8, F_1/8): the maxima over the curve of
 //!   F_beta = (1 + beta^2) p r / (beta^2 p + r) for beta = 8 (recall-weighted) and 1/8.
 //!
-//! The reference clusters with scikit-learn's `MiniBatchKMeans(n_init=10)`; here full-batch
-//! Lloyd iterations from k-means++ seeds, best of `n_init` by inertia (k-means is ~40 lines, and
-//! no small, maintained Rust crate offers it without a heavy array stack). Clusterings differ
-//! in detail, so PRD curves match the reference statistically, not bit for bit.
+//! The reference clusters with scikit-learn's `MiniBatchKMeans(n_clusters=20, n_init=10)`, a fresh
+//! clustering per run; here each run is a full-batch k-means ([`crate::clustering`], linfa's
+//! Lloyd iterations from k-means++ seeds) with `n_init` starts, best inertia kept. Clusterings
+//! differ in detail, so PRD curves match the reference statistically, not bit for bit.
 
 use rand::{Rng, SeedableRng};
-use rayon::prelude::*;
 
+use crate::clustering::{kmeans, KMeansOptions};
 use crate::{same_cols, MetricsError, Result, Rows};
 
 /// A PRD curve: `precision[i]`, `recall[i]` at slope tan(theta_i).
@@ -33,8 +33,9 @@ pub struct PrdOptions {
     pub clusters: usize,
     pub angles: usize,
     pub runs: usize,
-    /// k-means restarts per run (best inertia kept).
+    /// k-means starts per run (best inertia kept): the reference's `n_init`.
     pub n_init: usize,
+    /// Lloyd iterations per start, at most.
     pub max_iter: usize,
     pub seed: u64,
 }
@@ -88,67 +89,6 @@ pub fn max_f_beta_pair(curve: &PrdCurve, beta: f64) -> (f64, f64) {
     (f(beta), f(1.0 / beta))
 }
 
-/// k-means (Lloyd) with k-means++ seeding; returns (labels, inertia).
-pub fn kmeans(x: Rows, k: usize, max_iter: usize, rng: &mut impl Rng) -> (Vec<usize>, f64) {
-    let (n, d) = (x.rows(), x.cols());
-    let sq = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum::<f64>();
-    // k-means++ seeding: each next centre drawn with probability proportional to D(x)^2.
-    let mut centres: Vec<f64> = x.row(rng.random_range(0..n)).to_vec();
-    let mut d2: Vec<f64> = (0..n).map(|i| sq(x.row(i), &centres[..d])).collect();
-    for _ in 1..k {
-        let total: f64 = d2.iter().sum();
-        let pick = if total > 0.0 {
-            let mut u = rng.random::<f64>() * total;
-            d2.iter().position(|&w| {
-                u -= w;
-                u < 0.0
-            })
-            .unwrap_or(n - 1)
-        } else {
-            rng.random_range(0..n)
-        };
-        let c = x.row(pick).to_vec();
-        d2.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(sq(x.row(i), &c)));
-        centres.extend(c);
-    }
-    let mut labels = vec![0usize; n];
-    let mut inertia = f64::INFINITY;
-    for _ in 0..max_iter {
-        let assign: Vec<(usize, f64)> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                (0..k)
-                    .map(|c| (c, sq(x.row(i), &centres[c * d..(c + 1) * d])))
-                    .fold((0, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a })
-            })
-            .collect();
-        let new_inertia: f64 = assign.iter().map(|a| a.1).sum();
-        let changed = assign.iter().zip(&labels).any(|(a, l)| a.0 != *l);
-        labels = assign.iter().map(|a| a.0).collect();
-        let mut sums = vec![0.0; k * d];
-        let mut counts = vec![0usize; k];
-        for (i, &l) in labels.iter().enumerate() {
-            counts[l] += 1;
-            for (s, v) in sums[l * d..(l + 1) * d].iter_mut().zip(x.row(i)) {
-                *s += v;
-            }
-        }
-        for c in 0..k {
-            if counts[c] > 0 {
-                for j in 0..d {
-                    centres[c * d + j] = sums[c * d + j] / counts[c] as f64;
-                }
-            }
-        }
-        let converged = !changed || (inertia - new_inertia).abs() <= 1e-12 * inertia.abs();
-        inertia = new_inertia;
-        if converged {
-            break;
-        }
-    }
-    (labels, inertia)
-}
-
 /// The PRD curve of `eval` (generated) against `reference` (real) samples, averaged over
 /// `opts.runs` clusterings of the union into `opts.clusters` bins. As the reference with
 /// `enforce_balance=True`, both sets must have the same number of rows.
@@ -157,20 +97,21 @@ pub fn prd_from_embeddings(eval: Rows, reference: Rows, opts: PrdOptions) -> Res
     if eval.rows() != reference.rows() {
         return Err(MetricsError::invalid("eval", format!("{} rows vs {} reference rows: PRD needs balanced sets", eval.rows(), reference.rows())));
     }
-    if opts.clusters < 2 || opts.clusters > eval.rows() + reference.rows() || opts.runs == 0 || opts.n_init == 0 {
-        return Err(MetricsError::invalid("opts", format!("{opts:?}: need 2 <= clusters <= samples, runs >= 1, n_init >= 1")));
+    if opts.clusters < 2 || opts.clusters > eval.rows() + reference.rows() || opts.runs == 0 || opts.n_init == 0 || opts.max_iter == 0 {
+        return Err(MetricsError::invalid("opts", format!("{opts:?}: need 2 <= clusters <= samples, runs >= 1, n_init >= 1, max_iter >= 1")));
     }
     let mut all = eval.data().to_vec();
     all.extend_from_slice(reference.data());
     let x = Rows::new(&all, eval.cols(), "samples")?;
     let ne = eval.rows();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    // The reference: `for _ in range(num_runs): MiniBatchKMeans(n_clusters, n_init=10).fit(data)`,
+    // a fresh clustering per run. Here one seed per run, drawn from opts.seed (so nearby seeds
+    // share no runs), and the reference's n_init is linfa's n_runs (best inertia of n_init starts).
+    let mut seeds = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let mut acc = PrdCurve { precision: vec![0.0; opts.angles], recall: vec![0.0; opts.angles] };
     for _ in 0..opts.runs {
-        let (labels, _) = (0..opts.n_init)
-            .map(|_| kmeans(x, opts.clusters, opts.max_iter, &mut rng))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .expect("n_init >= 1");
+        let km = KMeansOptions { max_iter: opts.max_iter, n_runs: opts.n_init, seed: seeds.random(), ..Default::default() };
+        let labels = kmeans(x, opts.clusters, &km)?.labels;
         let hist = |ls: &[usize]| {
             let mut h = vec![0.0; opts.clusters];
             ls.iter().for_each(|&l| h[l] += 1.0);
@@ -231,5 +172,15 @@ mod tests {
         let max_r = c.recall.iter().cloned().fold(0.0, f64::max);
         let max_p = c.precision.iter().cloned().fold(0.0, f64::max);
         assert!((max_r - 0.5).abs() < 1e-6 && (max_p - 1.0).abs() < 1e-6, "{max_p} {max_r}");
+    }
+
+    #[test]
+    fn embeddings_prd_is_a_function_of_the_seed() {
+        let x: Vec<f64> = (0..300).map(|i| ((i * 37) % 101) as f64 / 10.0).collect();
+        let y: Vec<f64> = (0..300).map(|i| ((i * 53) % 97) as f64 / 9.0).collect();
+        let (e, r) = (Rows::new(&x, 3, "eval").unwrap(), Rows::new(&y, 3, "reference").unwrap());
+        let opts = PrdOptions { clusters: 5, runs: 3, n_init: 2, ..Default::default() };
+        assert_eq!(prd_from_embeddings(e, r, opts).unwrap(), prd_from_embeddings(e, r, opts).unwrap());
+        assert!(matches!(prd_from_embeddings(e, r, PrdOptions { max_iter: 0, ..opts }), Err(MetricsError::Invalid { name: "opts", .. })));
     }
 }
