@@ -524,6 +524,8 @@ datasets:\n  mnist: {{train: 0, heldout: 100, epochs: {epochs}, warmup: 1, paper
     );
     std::fs::write(dir.join("images.yaml"), yaml).unwrap();
     std::fs::write(dir.join("fig5.yaml"), std::fs::read_to_string(dir.join("fig5.yaml")).unwrap()).unwrap();
+    std::fs::write(dir.join("fig18.yaml"), "every: 1\ngaps: ci\ngap_points: 20\nsets: [mnist]\nwidth: 900\nheight: 700\n").unwrap();
+    std::fs::write(dir.join("fig12.yaml"), "clusters: 5\npoints: 200\nkmeans_runs: 1\nkmeans_iter: 20\nscales: 5\nmax_scale: 2.0\ndraws: 2\nzero: 0.05\nsets: [mnist]\nwidth: 600\nheight: 400\n").unwrap();
     dir
 }
 
@@ -585,6 +587,21 @@ fn image_runs_are_stored_reused_resumed_and_checked() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("training image run"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(folder.join("record.csv")).unwrap(), record);
+
+    // fig18: gaps on the stored checkpoints of every epoch, stored beside the run and read again.
+    let o = image_cmd(&data, &runs_a, &cfg, &out, &["fig18"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("training image run"), "{}", stderr(&o));
+    let gaps = std::fs::read_to_string(out.join("fig18/fig18_mnist.csv")).unwrap();
+    assert_eq!(gaps.lines().count(), 1 + 4, "{gaps}");
+    assert!(std::fs::read_dir(&folder).unwrap().any(|e| e.unwrap().file_name().to_str().unwrap().starts_with("gaps-")));
+    // fig12 on a run without collapse or stop says so (a tiny run may also collapse: then it builds).
+    let o = image_cmd(&data, &runs_a, &cfg, &out, &["fig12"]).output().unwrap();
+    if o.status.success() {
+        assert!(out.join("fig12/fig12.png").is_file() && out.join("fig12/fig12_mnist.csv").is_file());
+    } else {
+        assert!(failed_line(&o, "fig12").contains("no pre-collapse checkpoint"), "{}", stderr(&o));
+    }
 
     // Killed in the middle of epoch 2 (fault injection: abort after 3 of its batches), then the
     // same command again: it resumes from the epoch-1 checkpoint and ends with the same record.

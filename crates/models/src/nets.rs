@@ -216,10 +216,10 @@ mod tests {
             }
         }
         assert_eq!(p, want);
-        // narrowed (offset, gaps) then swapped: [2, 3, 5, 3]
-        let n = to_vec(t.narrow(3, 2, 3).narrow(0, 1, 2).swap_dims(0, 1).reshape([2 * 3 * 5 * 3]));
+        // narrowed (offset, gaps) then swapped: [3, 4, 5, 6] -> [2, 4, 5, 3] -> [4, 2, 5, 3]
+        let n = to_vec(t.narrow(3, 2, 3).narrow(0, 1, 2).swap_dims(0, 1).reshape([4 * 2 * 5 * 3]));
         let mut want = vec![];
-        for a in 0..3 {
+        for a in 0..4 {
             for b in 0..2 {
                 for c in 0..5 {
                     for d in 0..3 {

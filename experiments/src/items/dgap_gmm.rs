@@ -9,10 +9,12 @@
 //! (`gaps-<hash>.csv`, hash of the gap settings), so a finished run gains them without retraining
 //! and a second call reads them. A non-finite evaluation is kept as NaN with its reason.
 //!
-//! Per signal (DG, PDG, q_d, S, modes covered, all on the same grid of evaluation epochs, so
-//! that the comparison is not one of sampling rates): the first departure from its recent level
-//! after the warm-up (`metrics::signals::first_departure`), its lead over the measured collapse,
-//! and its mean in a window before and after the collapse.
+//! Per signal (DG, PDG, q_d, S, all on the same grid of evaluation epochs, so that the
+//! comparison is not one of sampling rates): the first departure from its recent level after the
+//! run's fit (the first epoch of its peak coverage: what moves while the generator is still
+//! fitting says nothing about collapse; `metrics::signals::first_departure`), its lead over the
+//! measured collapse, and its mean in a window before and after the collapse. Modes covered, the
+//! ground truth itself, is drawn but not scored.
 
 use anyhow::{anyhow, bail, Context, Result};
 use models::duality_gap::{duality_gaps, DualityGapSettings};
@@ -39,9 +41,11 @@ struct Settings {
     gap_points: usize,
     /// Collapse rule of detector-gmm: coverage below the run's peak for this many epochs.
     persist: usize,
-    /// Departure rule: the median of the last `window` evaluations, a relative change `rel_change`.
+    /// Departure rule (metrics::signals): against the median of the last `window` evaluations,
+    /// a change of more than `rel_change` of it and more than `z` robust standard deviations.
     window: usize,
     rel_change: f64,
+    z: f64,
     /// Epochs before / after the collapse over which the signals are averaged.
     around: usize,
     /// Seeds drawn in the picture (the CSVs have every seed).
@@ -101,7 +105,6 @@ fn signals(run: &GmmRun, gaps: &run_store::Table, epochs: &[usize]) -> Vec<(&'st
         ("PDG", gaps.column("pdg")),
         ("q_d", epochs.iter().map(|&e| at(e).q_d).collect()),
         ("steepness", epochs.iter().map(|&e| at(e).steepness).collect()),
-        ("modes covered", epochs.iter().map(|&e| run.quality[e].covered as f64).collect()),
     ]
 }
 
@@ -150,14 +153,15 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         let truth = gmm::truth(&r.quality, s.persist);
         let collapse = truth.collapse_epoch;
         for (name, x) in &sig {
-            let dep = metrics::signals::first_departure(&grid, x, s.window, s.rel_change, gs.warmup as f64)?.map(|k| epochs[k]);
+            let dep = metrics::signals::first_departure(&grid, x, s.window, s.rel_change, s.z, truth.fitted_epoch as f64)?.map(|k| epochs[k]);
             let (before, after) = collapse.map_or((f64::NAN, f64::NAN), |c| metrics::signals::before_after(&grid, x, c as f64, s.around as f64));
-            events.push(r.seed, name, dep, collapse, before, after);
+            events.push(r.seed, name, dep, truth.fitted_epoch, collapse, before, after);
         }
         let stop = replay(r, &mcfg, Criteria::Both, gs.checkpoint_every.max(1)).map(|e| e.t);
-        events.push(r.seed, "Algorithm 2 stop", stop, collapse, f64::NAN, f64::NAN);
+        events.push(r.seed, "Algorithm 2 stop", stop, truth.fitted_epoch, collapse, f64::NAN, f64::NAN);
         if plotted.len() < s.plot_seeds {
-            plotted.push((r.clone(), sig, collapse, stop));
+            let covered: Vec<f64> = epochs.iter().map(|&e| r.quality[e].covered as f64).collect();
+            plotted.push((r.clone(), sig, covered, collapse, stop));
         }
     }
     gap_seconds.sort_by(|a, b| a.total_cmp(b));
@@ -170,8 +174,9 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         "{} seeds ({}..), 3-D mixture, {} epochs, {} backend. Gaps every {} epochs on the stored checkpoints, `{}` search settings \
          (models::duality_gap), {} points per split drawn fresh from the mixture; one DG + PDG evaluation took {:.2} s (median), \
          {:.0} training epochs' worth ({:.4} s an epoch). Collapse (detector-gmm's rule, persist {}) in {collapsed}/{} runs. \
-         Departure: first evaluation after the warm-up (epoch {}) more than {:.0} % away from the median of the previous {} evaluations; \
-         lead = collapse - departure (positive: before the collapse); before/after = means over {} epochs each side of the collapse.\n\n",
+         Departure: first evaluation after the run's fit (its first epoch at peak coverage) more than {:.0} % and more than {} robust sd \
+         (1.4826 MAD) away from the median of the previous {} evaluations; lead = collapse - departure (positive: before the collapse); \
+         before / after = means over {} epochs each side of the collapse (medians over the collapsed runs).\n\n",
         s.seeds,
         ctx.seed,
         gs.epochs,
@@ -184,14 +189,14 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         epoch_s,
         s.persist,
         s.seeds,
-        gs.warmup,
         100.0 * s.rel_change,
+        s.z,
         s.window,
         s.around
     );
-    md.push_str("| signal | collapsed runs | moved before the collapse | at or after it | never moved | median lead (epochs) | median after / before |\n|---|---|---|---|---|---|---|\n");
+    md.push_str("| signal | collapsed runs | moved before the collapse | at or after it | never moved | median lead (epochs) | before | after |\n|---|---|---|---|---|---|---|---|\n");
     let mut summary = Summary::default();
-    for name in ["DG", "PDG", "q_d", "steepness", "modes covered", "Algorithm 2 stop"] {
+    for name in ["DG", "PDG", "q_d", "steepness", "Algorithm 2 stop"] {
         let idx: Vec<usize> = (0..events.seed.len()).filter(|&i| events.signal[i] == name && events.collapse[i] >= 0).collect();
         let before = idx.iter().filter(|&&i| events.lead[i] > 0.0).count();
         let after = idx.iter().filter(|&&i| events.lead[i] <= 0.0).count();
@@ -202,16 +207,17 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
         };
         let lead = med(idx.iter().map(|&i| events.lead[i]).collect());
-        let ratio = med(idx.iter().map(|&i| events.after[i] / events.before[i]).collect());
+        let (mb, ma) = (med(idx.iter().map(|&i| events.before[i]).collect()), med(idx.iter().map(|&i| events.after[i]).collect()));
         let f = |v: f64, p: usize| if v.is_finite() { format!("{v:.p$}") } else { "n/a".into() };
-        md.push_str(&format!("| {name} | {} | {before} | {after} | {never} | {} | {} |\n", idx.len(), f(lead, 0), f(ratio, 2)));
+        md.push_str(&format!("| {name} | {} | {before} | {after} | {never} | {} | {} | {} |\n", idx.len(), f(lead, 0), f(mb, 3), f(ma, 3)));
         summary.signal.push(name.to_string());
         summary.runs.push(idx.len() as i64);
         summary.before.push(before as i64);
         summary.after.push(after as i64);
         summary.never.push(never as i64);
         summary.lead.push(lead);
-        summary.ratio.push(ratio);
+        summary.before_mean.push(mb);
+        summary.after_mean.push(ma);
     }
     if all_failures.is_empty() {
         md.push_str("\nEvery gap evaluation was finite.\n");
@@ -221,7 +227,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
     out.markdown(md.clone());
     out.csv(
         "dgap_gmm_summary.csv",
-        "Per signal, over the runs that collapsed: how many moved (first departure) before the collapse, at or after it, never; median lead in epochs; median ratio of the mean after to the mean before the collapse",
+        "Per signal, over the runs that collapsed: how many moved (first departure after the fit) before the collapse, at or after it, never; median lead in epochs; medians of the signal's mean before and after the collapse",
         frame(vec![
             ("signal", summary.signal.into()),
             ("collapsed_runs", summary.runs.into()),
@@ -229,16 +235,18 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             ("moved_at_or_after", summary.after.into()),
             ("never_moved", summary.never.into()),
             ("median_lead_epochs", summary.lead.into()),
-            ("median_after_over_before", summary.ratio.into()),
+            ("median_mean_before", summary.before_mean.into()),
+            ("median_mean_after", summary.after_mean.into()),
         ])?,
     )?;
     out.csv(
         "dgap_gmm_events.csv",
-        "Per seed and signal: first departure epoch (-1 = none), measured collapse (-1 = none), lead = collapse - departure, means before and after the collapse",
+        "Per seed and signal: first departure epoch after the fit (-1 = none), the fitted epoch, measured collapse (-1 = none), lead = collapse - departure, means before and after the collapse",
         frame(vec![
             ("seed", events.seed.into()),
             ("signal", events.signal.into()),
             ("departure", events.departure.into()),
+            ("fitted", events.fitted.into()),
             ("collapse", events.collapse.into()),
             ("lead_epochs", events.lead.into()),
             ("mean_before", events.before.into()),
@@ -269,7 +277,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         (s.width.max(420 * cols as u32), s.height),
         |area| {
             let cells = area.split_evenly((3, cols));
-            for (j, (r, sig, collapse, stop)) in plotted.iter().enumerate() {
+            for (j, (r, sig, covered, collapse, stop)) in plotted.iter().enumerate() {
                 let label = |l: &str| if j == 0 { l.to_string() } else { String::new() };
                 let xy = |v: &[f64]| grid.iter().cloned().zip(v.iter().cloned()).filter(|p| p.1.is_finite()).collect::<Vec<_>>();
                 let mark = |ch: &mut Chart| {
@@ -295,7 +303,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
                 mid.draw(&cells[cols + j])?;
                 let mut bot = Chart::new("modes covered", "epoch", "modes");
                 bot.y_range = Some((0.0, gs.modes() as f64 + 0.5));
-                bot.series.push(Series::line(label("modes covered"), xy(&sig[4].1), color(4)));
+                bot.series.push(Series::line(label("modes covered"), xy(covered), color(4)));
                 mark(&mut bot);
                 bot.draw(&cells[2 * cols + j])?;
             }
@@ -323,6 +331,7 @@ struct Events {
     seed: Vec<i64>,
     signal: Vec<String>,
     departure: Vec<i64>,
+    fitted: Vec<i64>,
     collapse: Vec<i64>,
     lead: Vec<f64>,
     before: Vec<f64>,
@@ -330,8 +339,10 @@ struct Events {
 }
 
 impl Events {
-    fn push(&mut self, seed: u64, signal: &str, departure: Option<usize>, collapse: Option<usize>, before: f64, after: f64) {
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, seed: u64, signal: &str, departure: Option<usize>, fitted: usize, collapse: Option<usize>, before: f64, after: f64) {
         self.seed.push(seed as i64);
+        self.fitted.push(fitted as i64);
         self.signal.push(signal.to_string());
         self.departure.push(departure.map_or(-1, |v| v as i64));
         self.collapse.push(collapse.map_or(-1, |v| v as i64));
@@ -352,5 +363,6 @@ struct Summary {
     after: Vec<i64>,
     never: Vec<i64>,
     lead: Vec<f64>,
-    ratio: Vec<f64>,
+    before_mean: Vec<f64>,
+    after_mean: Vec<f64>,
 }

@@ -351,6 +351,8 @@ pub const RECORD_COLUMNS: [&str; 21] = [
 /// the same size and their 28x28 versions for the classifier.
 struct RunData {
     train: Vec<f32>,
+    /// Held-out images at the run's size in [-1, 1].
+    heldout: Vec<f32>,
     heldout_28: Vec<f32>,
     heldout_labels: Vec<u8>,
     heldout_u8: Vec<u8>,
@@ -490,11 +492,41 @@ fn load_data(ctx: &Ctx, c: &ImagesConfig, d: Dataset, ds: &DatasetSettings) -> R
     Ok(RunData {
         heldout_28: to_classifier_input(&heldout, images.channels, size),
         heldout_u8: to_u8(&heldout),
+        heldout,
         heldout_labels,
         train,
         source: source.replace(&data_fetch::data_root().display().to_string(), "<data>"),
         thresholds,
     })
+}
+
+/// The first `n` held-out (or, with `heldout = false`, training) real images of a run's data set
+/// at the run's size in [-1, 1] (`n x c*s*s`, fewer if the split is smaller): the real data of
+/// evaluations on stored checkpoints (fig18's duality gaps, fig12's k-means). Read again from the
+/// data files, which must be the ones the run was trained on.
+pub fn real_images(ctx: &Ctx, run: &ImageRun, n: usize, heldout: bool) -> Result<Vec<f32>> {
+    let c = ImagesConfig::load(ctx)?;
+    let d = run.settings.dataset;
+    let data = load_data(ctx, &c, d, &c.dataset(d)?.clone())?;
+    ensure!(
+        data.source == run.settings.data_source,
+        "{}: the data now read ({}) are not those the run was trained on ({})",
+        run.label(),
+        data.source,
+        run.settings.data_source
+    );
+    let dim = run.settings.dim();
+    let v = if heldout { &data.heldout } else { &data.train };
+    Ok(v[..n.min(v.len() / dim) * dim].to_vec())
+}
+
+/// The generator and discriminator of a run's checkpoint at `epoch`.
+pub fn networks<B: AutodiffBackend>(run: &ImageRun, epoch: usize, device: &B::Device) -> Result<(DcganGenerator<B>, DcganDiscriminator<B>)> {
+    let cfg = run.settings.dcgan();
+    let ckpt = models::checkpoint::CheckpointDir::new(run.dir.file("checkpoints"));
+    let (g, d) = (cfg.init_generator::<B>(device)?, cfg.init_discriminator::<B>(device)?);
+    models::train::load_networks::<B, _, _>(&ckpt, epoch, g, d, device)
+        .with_context(|| format!("{}: checkpoint of epoch {epoch} in {} (remove the run folder to retrain it)", run.label(), run.dir.path().display()))
 }
 
 /// The run store of this workspace (`$GAN_RUNS_DIR` or `runs/`).

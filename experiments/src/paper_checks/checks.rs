@@ -33,6 +33,8 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         "image_detector_stop" => image_detector_stop(a),
         "image_collapse_epoch" => image_collapse_epoch(a),
         "image_losses_after_collapse" => image_losses_after_collapse(a),
+        "image_gaps_after_collapse" => image_gaps_after_collapse(a),
+        "disc_decline_linear" => disc_decline_linear(a),
         "image_thresholds" => image_thresholds(a),
         "gmm_variance_consistency" => gmm_variance_consistency(a),
         "closed_form_vs_generic" => closed_form_vs_generic(a),
@@ -908,6 +910,65 @@ fn image_losses_after_collapse(a: &Args) -> Result<Outcome> {
         extreme(rd) || extreme(rg),
         format!("mean loss after / before collapse: D x{}, G x{}", fmt(rd), fmt(rg)),
         "fig19 + detector-images; holds when a loss at least doubles or halves after the collapse",
+    ))
+}
+
+/// Appendix G.5: after collapse the duality gap drops to zero and the perturbed one oscillates.
+fn image_gaps_after_collapse(a: &Args) -> Result<Outcome> {
+    let name = a.str("dataset")?;
+    let (t, i) = match image_row(a, name) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let col = t.f64s("collapse_epoch")?[i];
+    if !col.is_finite() {
+        return Ok(Outcome::new("-", Verdict::NotCheckableHere, format!("the {name} run did not collapse by the written rule (profile {}), so there is no after", profile_of(a, "detector-images"))));
+    }
+    let key = match name {
+        "MNIST" => "mnist",
+        "Fashion-MNIST" => "fashion_mnist",
+        _ => "cifar10",
+    };
+    let g = match ItemCsv::read(a, "fig18", &format!("fig18_{key}.csv")) {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let (ep, dg, pdg) = (g.f64s("epoch")?, g.f64s("dg")?, g.f64s("pdg")?);
+    let mean = |f: &dyn Fn(f64) -> bool, v: &[f64]| {
+        let x: Vec<f64> = (0..ep.len()).filter(|&j| f(ep[j]) && v[j].is_finite()).map(|j| v[j]).collect();
+        if x.is_empty() { f64::NAN } else { x.iter().sum::<f64>() / x.len() as f64 }
+    };
+    let (before, after) = (|e: f64| e < col, |e: f64| e >= col);
+    let (db, da, pb, pa) = (mean(&before, &dg), mean(&after, &dg), mean(&before, &pdg), mean(&after, &pdg));
+    if !(db.is_finite() && da.is_finite()) {
+        return Ok(Outcome::new("-", Verdict::NotCheckableHere, format!("fig18 has no finite gap evaluation on both sides of the collapse at epoch {}", fmt(col))));
+    }
+    Ok(Outcome::holds_if(
+        da <= 0.25 * db && !(pa <= 0.25 * pb),
+        format!("collapse at epoch {}: DG mean {} before, {} after; PDG {} before, {} after", fmt(col), fmt(db), fmt(da), fmt(pb), fmt(pa)),
+        format!("fig18 + detector-images (profile {}); holds when DG falls to a quarter or less after the collapse and PDG does not", profile_of(a, "fig18")),
+    ))
+}
+
+/// Appendix G.1: around the modes the mean discriminator value declines from ~0.5 to 0 close to
+/// linearly in the noise scale.
+fn disc_decline_linear(a: &Args) -> Result<Outcome> {
+    let key = a.str("key")?;
+    let t = match ItemCsv::read(a, "fig12", &format!("fig12_{key}.csv")) {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let (s, d) = (t.f64s("scale")?, t.f64s("mean_d")?);
+    let zero = a.f64("zero")?;
+    let top = d.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map_or(0, |(i, _)| i);
+    let end = (top..d.len()).find(|&i| d[i] < zero).unwrap_or(d.len() - 1);
+    let Some((_, slope, r2)) = metrics::signals::linear_fit(&s[top..=end], &d[top..=end]) else {
+        return Ok(Outcome::new("-", Verdict::NotCheckableHere, "fig12's decline has fewer than two points"));
+    };
+    Ok(Outcome::holds_if(
+        r2 >= 0.9 && d[top] >= 0.3 && d[end] < zero,
+        format!("d from {} (s = {}) to {} (s = {}); line slope {}, R^2 {}", fmt(d[top]), fmt(s[top]), fmt(d[end]), fmt(s[end]), fmt(slope), fmt(r2)),
+        format!("fig12 (profile {}); holds when d starts at >= 0.3, reaches < {zero} on the grid and a line fits the decline with R^2 >= 0.9", profile_of(a, "fig12")),
     ))
 }
 
