@@ -13,7 +13,7 @@ pub enum Status {
 
 /// These image items stand on the image runs (`items::image_runs`) plus work of their own (paired
 /// noised runs, k-means perturbations, duality gaps along the runs) that no issue has built yet.
-const IMAGE_RUNS: &str = "paired noised runs, k-means perturbations and duality gaps on the stored image runs (not built yet)";
+const IMAGE_RUNS: &str = "the paired noise-free / noised Fashion-MNIST runs of Appendix G.7 (not built yet)";
 const NO_ISSUE: &str = "work no issue has taken yet";
 
 pub struct Entry {

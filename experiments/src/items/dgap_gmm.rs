@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::gap_store::stored_gaps;
+use super::gap_store::{gap_settings, stored_gaps};
 use super::gmm::{self, replay, Criteria, GmmRun, GmmSettings};
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
@@ -62,19 +62,11 @@ struct GapKey<'a> {
     gap_points: usize,
 }
 
-fn gap_settings(name: &str, seed: u64) -> Result<DualityGapSettings> {
-    let s = match name {
-        "ci" => DualityGapSettings::ci(),
-        "paper" => DualityGapSettings::paper(),
-        other => bail!("dgap-gmm.yaml: gaps: {other:?} is not one of ci, paper"),
-    };
-    Ok(DualityGapSettings { seed, ..s })
-}
 
 /// The stored gaps of one run (evaluated on its checkpoints first where missing).
 fn gaps_of(ctx: &Ctx, gs: &GmmSettings, s: &Settings, run: &GmmRun, epochs: &[usize]) -> Result<(run_store::Table, Vec<(usize, String)>)> {
     let dir = gmm::run_dir(ctx, gs, run.seed)?;
-    let ds = gap_settings(&s.gaps, run.seed)?;
+    let ds = gap_settings("dgap-gmm.yaml", &s.gaps, run.seed)?;
     let mix = gs.mixture()?;
     let draw = |salt: u64| -> Vec<f32> { mix.sample(&mut StdRng::seed_from_u64(run.seed ^ salt), s.gap_points).0.iter().flatten().map(|v| *v as f32).collect() };
     let (search, eval) = (draw(0x5EA4C4), draw(0xE7A10A));

@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Result};
 use models::duality_gap::{duality_gaps, DualityGapSettings};
 use serde::{Deserialize, Serialize};
 
-use super::gap_store::stored_gaps;
+use super::gap_store::{gap_settings, stored_gaps};
 use super::image_runs::{self, Dataset, ImageRun, ImagesConfig};
 use super::Ctx;
 use crate::output::{frame, ItemOutput};
@@ -49,14 +49,6 @@ struct Column {
     collapse: Option<usize>,
 }
 
-fn gap_settings(name: &str, seed: u64) -> Result<DualityGapSettings> {
-    let s = match name {
-        "ci" => DualityGapSettings::ci(),
-        "paper" => DualityGapSettings::paper(),
-        other => bail!("fig18.yaml: gaps: {other:?} is not one of ci, paper"),
-    };
-    Ok(DualityGapSettings { seed, ..s })
-}
 
 fn evaluate(ctx: &Ctx, s: &Settings, run: ImageRun, rule: &metrics::collapse::CollapseRule) -> Result<Column> {
     let rs = &run.settings;
@@ -68,7 +60,7 @@ fn evaluate(ctx: &Ctx, s: &Settings, run: ImageRun, rule: &metrics::collapse::Co
         bail!("fig18.yaml: every = {} is more than the {} epochs of {}", s.every, rs.epochs, run.label());
     }
     let seed = run.dir.key().seed;
-    let ds = gap_settings(&s.gaps, seed)?;
+    let ds = gap_settings("fig18.yaml", &s.gaps, seed)?;
     let held = image_runs::real_images(ctx, &run, 2 * s.gap_points, true)?;
     let dim = rs.dim();
     let n = held.len() / dim;

@@ -3,12 +3,22 @@
 //! run gains them without retraining (dgap-gmm, fig18). A non-finite evaluation is kept as a NaN
 //! row and its reason in `gaps-<hash>-failures.yaml`, not dropped.
 
-use anyhow::{anyhow, Context, Result};
-use models::duality_gap::{DualityGapError, DualityGaps};
+use anyhow::{anyhow, bail, Context, Result};
+use models::duality_gap::{DualityGapError, DualityGapSettings, DualityGaps};
 use run_store::{RunDir, RunKey, Table};
 use serde::Serialize;
 
 pub const GAP_COLUMNS: [&str; 9] = ["epoch", "v", "dg", "pdg", "dg_v_worst_d", "dg_v_worst_g", "pdg_v_worst_d", "pdg_v_worst_g", "seconds"];
+
+/// The worst-case search settings an item's YAML names (`ci` or `paper`), seeded per run.
+pub fn gap_settings(file: &str, name: &str, seed: u64) -> Result<DualityGapSettings> {
+    let s = match name {
+        "ci" => DualityGapSettings::ci(),
+        "paper" => DualityGapSettings::paper(),
+        other => bail!("{file}: gaps: {other:?} is not one of ci, paper"),
+    };
+    Ok(DualityGapSettings { seed, ..s })
+}
 
 /// The gap table of `dir` for `epochs` under `key`, computing it with `eval(epoch)` where it is
 /// not stored yet; returns it with the (epoch, reason) of every non-finite evaluation.
