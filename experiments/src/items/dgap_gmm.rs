@@ -265,7 +265,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
     let cols = plotted.len().max(1);
     out.png(
         "dgap_gmm.png",
-        "One column per seed: DG and PDG (top), q_d and the steepness (middle), modes covered (bottom) at the evaluation epochs; red: the measured collapse; black: Algorithm 2's stop",
+        "One column per seed: DG and PDG (top), q_d and the steepness (middle), modes covered (bottom) at the evaluation epochs; vertical lines, labelled: the measured collapse and Algorithm 2's stop",
         (s.width.max(420 * cols as u32), s.height),
         |area| {
             let cells = area.split_evenly((3, cols));

@@ -1,7 +1,7 @@
 //! Figure 18 (Appendix G.5): the paper's two probes against the duality gap (Grnarova et al.)
 //! and the perturbed duality gap (Sidheekh et al.) along the image runs. Rows: q_d per epoch,
 //! the mean steepness per epoch, DG and PDG every `every` epochs; one column per data set; the
-//! written collapse rule (red) and Algorithm 2's stop (black) marked.
+//! written collapse rule's epoch and Algorithm 2's stop marked.
 //!
 //! The gaps are evaluated on the run store's checkpoints (so a finished run gains them without
 //! retraining) and stored beside the run (`items::gap_store`); the real data are the run's
@@ -162,7 +162,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
     let n = cols.len();
     out.png(
         "fig18.png",
-        "Per data set (columns): q_d per epoch (top), mean steepness per epoch (middle), DG and perturbed DG at the evaluated epochs (bottom); red: collapse by the written rule; black: Algorithm 2's stop",
+        "Per data set (columns): q_d per epoch (top), mean steepness per epoch (middle), DG and perturbed DG at the evaluated epochs (bottom); vertical lines, labelled: the collapse by the written rule and Algorithm 2's stop (none in a run without them)",
         (s.width.max(520 * n as u32), s.height),
         |area| {
             let cells = area.split_evenly((3, n));
