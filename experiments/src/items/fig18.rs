@@ -61,16 +61,21 @@ fn evaluate(ctx: &Ctx, s: &Settings, run: ImageRun, rule: &metrics::collapse::Co
     }
     let seed = run.dir.key().seed;
     let ds = gap_settings("fig18.yaml", &s.gaps, seed)?;
-    let held = image_runs::real_images(ctx, &run, 2 * s.gap_points, true)?;
     let dim = rs.dim();
-    let n = held.len() / dim;
-    if n < 2 {
-        bail!("{}: {n} held-out images, need at least 2 for the two splits", run.label());
-    }
-    let (search, eval) = held.split_at((n / 2) * dim);
+    // The held-out images mean reading the data set again: only when a gap must be computed.
+    let mut held: Option<Vec<f32>> = None;
     let pb = ctx.progress(epochs.len() as u64, &format!("{} gaps", rs.dataset.name()));
     let key = GapKey { gaps: &ds, gap_points: s.gap_points };
     let (table, failures) = stored_gaps(&run.dir, &key, seed, &epochs, |e| {
+        if held.is_none() {
+            let h = image_runs::real_images(ctx, &run, 2 * s.gap_points, true)?;
+            if h.len() / dim < 2 {
+                bail!("{}: {} held-out images, need at least 2 for the two splits", run.label(), h.len() / dim);
+            }
+            held = Some(h);
+        }
+        let h = held.as_deref().unwrap_or_default();
+        let (search, eval) = h.split_at((h.len() / dim / 2) * dim);
         let g = models::with_backend!(ctx.backend, |B, device| (|| -> Result<_> {
             let (g, d) = image_runs::networks::<B>(&run, e, &device)?;
             Ok(duality_gaps(&g, &d, search, eval, dim, &ds, &device))

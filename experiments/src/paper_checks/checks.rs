@@ -882,17 +882,27 @@ fn image_collapse_epoch(a: &Args) -> Result<Outcome> {
     ))
 }
 
-/// Appendix G.6: after collapse both losses escalate or drop to zero.
-fn image_losses_after_collapse(a: &Args) -> Result<Outcome> {
-    let name = a.str("dataset")?;
+/// The written rule's collapse epoch of the `name` image run (detector-images), or the outcome
+/// saying why there is none to compare an "after" with.
+fn collapse_epoch(a: &Args, name: &str) -> Result<std::result::Result<f64, Outcome>> {
     let (t, i) = match image_row(a, name) {
         Ok(x) => x,
-        Err(o) => return Ok(o),
+        Err(o) => return Ok(Err(o)),
     };
     let col = t.f64s("collapse_epoch")?[i];
     if !col.is_finite() {
-        return Ok(Outcome::new("-", Verdict::NotCheckableHere, format!("the {name} run did not collapse by the written rule (profile {}), so there is no after", profile_of(a, "detector-images"))));
+        return Ok(Err(Outcome::new("-", Verdict::NotCheckableHere, format!("the {name} run did not collapse by the written rule (profile {}), so there is no after", profile_of(a, "detector-images")))));
     }
+    Ok(Ok(col))
+}
+
+/// Appendix G.6: after collapse both losses escalate or drop to zero.
+fn image_losses_after_collapse(a: &Args) -> Result<Outcome> {
+    let name = a.str("dataset")?;
+    let col = match collapse_epoch(a, name)? {
+        Ok(c) => c,
+        Err(o) => return Ok(o),
+    };
     let l = match ItemCsv::read(a, "fig19", "fig19.csv") {
         Ok(t) => t,
         Err(o) => return Ok(o),
@@ -916,14 +926,10 @@ fn image_losses_after_collapse(a: &Args) -> Result<Outcome> {
 /// Appendix G.5: after collapse the duality gap drops to zero and the perturbed one oscillates.
 fn image_gaps_after_collapse(a: &Args) -> Result<Outcome> {
     let name = a.str("dataset")?;
-    let (t, i) = match image_row(a, name) {
-        Ok(x) => x,
+    let col = match collapse_epoch(a, name)? {
+        Ok(c) => c,
         Err(o) => return Ok(o),
     };
-    let col = t.f64s("collapse_epoch")?[i];
-    if !col.is_finite() {
-        return Ok(Outcome::new("-", Verdict::NotCheckableHere, format!("the {name} run did not collapse by the written rule (profile {}), so there is no after", profile_of(a, "detector-images"))));
-    }
     let key = match name {
         "MNIST" => "mnist",
         "Fashion-MNIST" => "fashion_mnist",
