@@ -95,6 +95,7 @@ fn tiny_gmm_configs(name: &str) -> PathBuf {
     shrink("dgap-gmm.yaml", &[("seeds", "2"), ("every", "1"), ("gap_points", "64"), ("window", "1"), ("around", "2")]);
     shrink("table1.yaml", &[("seeds", "2"), ("persist", "2")]);
     shrink("detector-gmm.yaml", &[("seeds", "2"), ("persist", "2")]);
+    shrink("detector-baselines.yaml", &[("seeds", "2"), ("persist", "2"), ("grid", "5"), ("cost_repeats", "2")]);
     // fig5's image columns need the classifier and image runs: not part of this test.
     shrink("fig5.yaml", &[("image_sets", "[]")]);
     dir
@@ -144,6 +145,61 @@ fn gmm_runs_are_stored_reused_and_checked() {
     let o = call(&temp_dir("gmm-store-c"));
     assert!(!o.status.success());
     assert!(failed_line(&o, "detector-gmm").contains("record.csv"), "{}", stderr(&o));
+}
+
+/// Sets `key: value` in a YAML file of a config folder (top-level keys only).
+fn set_key(dir: &PathBuf, file: &str, key: &str, value: &str) {
+    let p = dir.join(file);
+    let t = std::fs::read_to_string(&p).unwrap();
+    let line = t.lines().find(|l| l.starts_with(&format!("{key}:"))).unwrap().to_string();
+    std::fs::write(&p, t.replace(&line, &format!("{key}: {value}"))).unwrap();
+}
+
+#[test]
+fn sharded_runs_assemble_to_the_outputs_of_one_unsharded_call() {
+    let cfg = tiny_gmm_configs("shard-cfg");
+    set_key(&cfg, "detector-gmm.yaml", "seeds", "4");
+    set_key(&cfg, "detector-baselines.yaml", "seeds", "4");
+    let (store_a, store_b) = (temp_dir("shard-runs-a"), temp_dir("shard-runs-b"));
+    let call = |store: &PathBuf, out: &PathBuf, extra: &[&str]| {
+        let mut c = bin();
+        c.env("GAN_RUNS_DIR", store).args(["detector-gmm", "detector-baselines", "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]).args(extra);
+        c.output().unwrap()
+    };
+    // Two shards (one thread, then two) train two seeds each and write no figure.
+    let out_a = temp_dir("shard-out-a");
+    for (shard, jobs) in [("0/2", "1"), ("1/2", "2")] {
+        let o = call(&store_a, &out_a, &["--shard", shard, "--jobs", jobs]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o).matches("training GMM run seed").count(), 2, "shard {shard}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("shard {shard}: 2 of 4")), "{}", stderr(&o));
+        assert!(!out_a.join("detector-gmm/detector_gmm_runs.csv").exists(), "a shard writes no figure");
+    }
+    // Assembling trains nothing.
+    let o = call(&store_a, &out_a, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("training GMM run"), "{}", stderr(&o));
+    // One unsharded call on a fresh store, two runs at a time.
+    let out_b = temp_dir("shard-out-b");
+    let o = call(&store_b, &out_b, &["--jobs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Timings aside (ms per evaluation, in the summary), the outputs are the same bytes.
+    for f in ["detector-gmm/detector_gmm_runs.csv", "detector-gmm/detector_gmm_epochs.csv", "detector-gmm/detector_gmm_summary.csv", "detector-baselines/detector_baselines_runs.csv"] {
+        let (a, b) = (std::fs::read(out_a.join(f)).unwrap(), std::fs::read(out_b.join(f)).unwrap());
+        assert!(a == b, "{f} differs between sharded + assembled and one call");
+    }
+    assert!(out_b.join("detector-baselines/detector_baselines.png").is_file());
+    let summary = std::fs::read_to_string(out_b.join("detector-baselines/detector_baselines_summary.csv")).unwrap();
+    assert!(summary.contains("Algorithm 2 (paper's thresholds)") && summary.contains("duality gap") && summary.contains("recall"), "{summary}");
+    // Bad shard specs and items without seeds are refused in one line.
+    for bad in ["3/2", "0/0", "1"] {
+        let o = call(&store_b, &temp_dir("shard-bad"), &["--shard", bad]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--shard"), "{bad}: {}", stderr(&o));
+    }
+    let o = run(&["fig2", "--shard", "0/2", "--out", temp_dir("shard-fig2").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(error_line(&o).contains("has no many-seed runs"), "{}", stderr(&o));
 }
 
 #[test]

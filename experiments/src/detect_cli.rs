@@ -381,6 +381,8 @@ fn thresholds_from_data(name: &str, reading: VarianceReading, per_label: usize) 
         overrides: vec![],
         multi: indicatif::MultiProgress::new(),
         backend: models::BackendKind::Flex,
+        jobs: 1,
+        shard: None,
     };
     let loaded = match name {
         "mnist" => data::sets::load_mnist(&data_fetch::ensure(&ctx, Fetchable::Mnist)?, false)?,

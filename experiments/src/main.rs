@@ -67,6 +67,14 @@ struct Common {
     /// or cuda (needs a build with `--features cuda` and a CUDA GPU).
     #[arg(long, default_value = "flex", value_parser = parse_backend)]
     backend: models::BackendKind,
+    /// Training runs at a time (threads; default: the machine's cores). The outputs do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only share i of n of the many-seed items' runs (detector-gmm, detector-baselines,
+    /// mitigations-gmm), into the run store, and write no figure; the same call without --shard
+    /// assembles the figures from every finished run (see scripts/slurm/).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<run_store::Shard>,
 }
 
 pub fn parse_backend(s: &str) -> Result<models::BackendKind, String> {
@@ -209,6 +217,12 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
             let Status::Pending(why) = e.status else { unreachable!() };
             bail!("item `{id}` ({}) is not built yet: it needs {}; waiting for {why}", e.title, e.needs);
         };
+        if c.shard.is_some() && !catalogue::SHARDABLE.contains(&e.id) {
+            if allow_skips {
+                continue; // `all --shard`: the many-seed items only
+            }
+            bail!("--shard: item `{id}` has no many-seed runs to split; items that take --shard: {}", catalogue::SHARDABLE.join(", "));
+        }
         if !entries.iter().any(|(x, _, _, _): &(&str, _, _, _)| *x == e.id) {
             entries.push((e.id, e.title, catalogue::scale(&e, c.profile), run));
         }
@@ -224,6 +238,8 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
         overrides,
         multi: MultiProgress::new(),
         backend: c.backend,
+        jobs: c.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
+        shard: c.shard,
     };
     let overall = ctx.progress(entries.len() as u64, "items");
     let mut failures = Vec::new();
@@ -254,7 +270,9 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
             }
             Err(e) => {
                 out.abandon();
-                if let Some(reason) = skipped(&e, allow_skips) {
+                if let Some(done) = e.downcast_ref::<items::ShardDone>() {
+                    ctx.multi.suspend(|| eprintln!("{id}: {done} (no figure written: run it without --shard to assemble) in {:.1}s", t0.elapsed().as_secs_f64()));
+                } else if let Some(reason) = skipped(&e, allow_skips) {
                     ctx.multi.suspend(|| eprintln!("{id}: SKIPPED (not built): {reason}"));
                     skips.push((id.to_string(), reason));
                 } else {

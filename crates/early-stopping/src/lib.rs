@@ -8,6 +8,7 @@
 //! `models::early_stopping` re-exports [`monitor`].
 
 pub mod monitor;
+pub mod rules;
 pub mod thresholds;
 
 pub use monitor::{

@@ -56,6 +56,20 @@ pub fn chi_squared(p: &[f64], q: &[f64]) -> Result<f64> {
         .sum())
 }
 
+/// Shannon entropy -sum p_i ln p_i (nats) of a histogram normalised to sum 1 (the marginal
+/// entropy H(y) of the labels or modes a generator's samples are given; ln(classes) when uniform).
+/// 0 for an all-zero histogram.
+pub fn entropy(p: &[f64]) -> Result<f64> {
+    if p.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(MetricsError::invalid("p", "histogram entries must be finite and >= 0"));
+    }
+    let total: f64 = p.iter().sum();
+    if total == 0.0 {
+        return Ok(0.0);
+    }
+    Ok(-p.iter().filter(|v| **v > 0.0).map(|v| (v / total) * (v / total).ln()).sum::<f64>())
+}
+
 /// The class-pair counts of Figure 4: `counts[i][j]` samples with both p_i and p_j above `tau`
 /// (i != j), `counts[i][i]` samples with p_i the only one above. `none_above` counts samples with
 /// no class above `tau` (impossible for a softmax over 10 classes with tau < 0.1).
@@ -101,6 +115,14 @@ pub fn pair_counts(probs: Rows, tau: f64) -> Result<PairCounts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entropy_is_ln_k_when_uniform_and_0_when_collapsed() {
+        assert!((entropy(&[2.0, 2.0, 2.0, 2.0]).unwrap() - 4f64.ln()).abs() < 1e-15);
+        assert_eq!(entropy(&[0.0, 5.0, 0.0]).unwrap(), 0.0);
+        assert_eq!(entropy(&[0.0, 0.0]).unwrap(), 0.0);
+        assert!(entropy(&[-1.0, 1.0]).is_err());
+    }
 
     #[test]
     fn histogram_and_divergences() {

@@ -89,6 +89,20 @@ fn gaps_of(ctx: &Ctx, gs: &GmmSettings, s: &Settings, run: &GmmRun, epochs: &[us
     r
 }
 
+/// The duality gap of `run` on dgap-gmm's grid and search settings (configs/dgap-gmm.yaml, without
+/// this call's `--set`): evaluated on the stored checkpoints where missing, else read from the run
+/// store, so detector-baselines and dgap-gmm share them. Returns the epochs, DG per epoch (NaN
+/// where an evaluation diverged) and the seconds each evaluation took.
+pub fn run_gaps(ctx: &Ctx, gs: &GmmSettings, run: &GmmRun) -> Result<(Vec<usize>, Vec<f64>, Vec<f64>)> {
+    let s: Settings = crate::config::load(&ctx.config_dir, "dgap-gmm", ctx.profile, &[])?;
+    if gs.checkpoint_every == 0 || s.every == 0 || s.every % gs.checkpoint_every != 0 {
+        bail!("dgap-gmm.yaml: every = {} must be a positive multiple of gmm.yaml's checkpoint_every = {}", s.every, gs.checkpoint_every);
+    }
+    let epochs: Vec<usize> = (1..=gs.epochs / s.every).map(|k| k * s.every).collect();
+    let (t, _) = gaps_of(ctx, gs, &s, run, &epochs)?;
+    Ok((epochs, t.column("dg"), t.column("seconds")))
+}
+
 /// The signals compared, by name, on the evaluation grid of one run.
 fn signals(run: &GmmRun, gaps: &run_store::Table, epochs: &[usize]) -> Vec<(&'static str, Vec<f64>)> {
     let at = |e: usize| &run.history[e - 1];

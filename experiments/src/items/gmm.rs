@@ -108,6 +108,37 @@ impl Quality {
     }
 }
 
+/// The other collapse signals of one epoch's generator samples (detector-baselines): pairwise
+/// diversity, the Frechet distance to the data set on raw coordinates (FID without an embedding:
+/// the mixture has no feature network), and precision / recall (k = 5) on `PRDC_POINTS` samples
+/// against as many data points (a subset, so that a per-epoch evaluation costs milliseconds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleSignals {
+    pub diversity: f64,
+    pub fd: f64,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// Points on each side of the per-epoch precision / recall.
+pub const PRDC_POINTS: usize = 500;
+
+/// [`SampleSignals`] of `samples` (`n x dim`) against the data set `data` (`n_data x dim`).
+pub fn sample_signals(samples: &[f32], data: &[f32], dim: usize) -> Result<SampleSignals> {
+    use metrics::Rows;
+    let f: Vec<f64> = samples.iter().map(|v| *v as f64).collect();
+    let r: Vec<f64> = data.iter().map(|v| *v as f64).collect();
+    let (fr, rr) = (Rows::new(&f, dim, "samples")?, Rows::new(&r, dim, "data")?);
+    let k = PRDC_POINTS.min(fr.rows()).min(rr.rows()) * dim;
+    let p = metrics::prdc(Rows::new(&r[..k], dim, "data")?, Rows::new(&f[..k], dim, "samples")?, 5)?;
+    Ok(SampleSignals {
+        diversity: metrics::mixture::pair_diversity(fr)?,
+        fd: metrics::fid(rr, fr).unwrap_or(f64::NAN),
+        precision: p.precision,
+        recall: p.recall,
+    })
+}
+
 /// Modes covered and high-quality rate of `samples` (`n x dim` row-major) for a mixture.
 pub fn mode_quality(samples: &[f32], mix: &Mixture, cover_share: f64) -> Quality {
     let dim = mix.means()[0].len();
@@ -141,6 +172,8 @@ pub struct GmmRun {
     pub history: Vec<EpochRecord>,
     /// Index 0 = before training, then one per epoch.
     pub quality: Vec<Quality>,
+    /// Index 0 = before training, then one per epoch (the same samples as `quality`).
+    pub signals: Vec<SampleSignals>,
     /// Steepness before training (same probe latents).
     pub steepness0: f64,
     /// Generated points per epoch (index 0 = before training), `snapshot_points x dim`; empty
@@ -180,7 +213,10 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
         lc.checkpoint_dir = Some(dir);
     }
     let eval_seed = seed ^ 0xE7A1;
-    let q0 = mode_quality(&sample_generator(&gan.g, s.eval_samples, eval_seed, device), &mix, s.cover_share);
+    let x0 = sample_generator(&gan.g, s.eval_samples, eval_seed, device);
+    let q0 = mode_quality(&x0, &mix, s.cover_share);
+    let mut signals = vec![sample_signals(&x0, &values, s.dim)?];
+    let mut signal_error = None;
     // steepness before training, on the latents the loop probes
     let z = models::train::probe_latents(seed, s.steepness_latents, s.dim);
     let probe_z = models::nets::tensor2::<B>(z, s.steepness_latents, s.dim, device);
@@ -191,17 +227,31 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
     }
     let mut quality = vec![q0];
     let report = train(&mut gan, &data, &lc, |_, gan, _| {
-        quality.push(mode_quality(&sample_generator(&gan.g, s.eval_samples, eval_seed, &gan.device), &mix, s.cover_share));
+        let x = sample_generator(&gan.g, s.eval_samples, eval_seed, &gan.device);
+        quality.push(mode_quality(&x, &mix, s.cover_share));
+        match sample_signals(&x, &values, s.dim) {
+            Ok(v) => signals.push(v),
+            Err(e) => {
+                signal_error.get_or_insert_with(|| e.to_string());
+                signals.push(SampleSignals { diversity: f64::NAN, fd: f64::NAN, precision: f64::NAN, recall: f64::NAN });
+            }
+        }
         if keep_snapshots {
             snapshots.push(sample_generator(&gan.g, s.snapshot_points, eval_seed ^ 1, &gan.device));
         }
         progress.inc(1);
         Ok(None)
     })?;
+    if let Some(e) = signal_error {
+        // Non-finite samples (a diverged generator) make the signals undefined for that epoch:
+        // recorded as NaN, and said once.
+        eprintln!("  GMM run seed {seed}: some sample signals undefined (NaN in the record): {e}");
+    }
     Ok(GmmRun {
         seed,
         history: report.state.history,
         quality,
+        signals,
         steepness0,
         snapshots,
         real: values[..s.snapshot_points.min(s.n_data) * s.dim].to_vec(),
@@ -250,6 +300,8 @@ pub fn cached_run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, l
 struct StoredSettings<'a> {
     gmm: &'a GmmSettings,
     backend: &'a str,
+    /// Version of `record.csv`'s columns (2: the sample signals of detector-baselines added).
+    record: u32,
 }
 
 /// `finished.yaml` of a stored GMM run.
@@ -267,7 +319,7 @@ const REAL: &str = "real.f32";
 
 /// The run-store folder of one GMM run.
 pub fn run_dir(ctx: &Ctx, s: &GmmSettings, seed: u64) -> Result<run_store::RunDir> {
-    let key = run_store::RunKey::new("gmm", &StoredSettings { gmm: s, backend: ctx.backend.name() }, seed)?;
+    let key = run_store::RunKey::new("gmm", &StoredSettings { gmm: s, backend: ctx.backend.name(), record: 2 }, seed)?;
     Ok(super::run_store().open(&key)?)
 }
 
@@ -312,7 +364,10 @@ fn stored_run(ctx: &Ctx, s: &GmmSettings, seed: u64, keep_snapshots: bool, label
 /// Columns of `record.csv`: row k = after k epochs (row 0 = before training, NaN where the loop
 /// has no value), the loop's record and the ground truth of that epoch.
 fn record_columns(modes: usize) -> Vec<String> {
-    let mut c: Vec<String> = ["epoch", "loss_d", "loss_g", "q_d", "q_d_max", "steepness", "fired", "covered", "hq"].iter().map(|s| s.to_string()).collect();
+    let mut c: Vec<String> = ["epoch", "loss_d", "loss_g", "q_d", "q_d_max", "steepness", "fired", "covered", "hq", "diversity", "fd", "precision", "recall"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     c.extend((0..modes).map(|i| format!("count_{i}")));
     c
 }
@@ -320,14 +375,14 @@ fn record_columns(modes: usize) -> Vec<String> {
 fn record_table(r: &GmmRun, modes: usize) -> run_store::Table {
     let cols = record_columns(modes);
     let mut t = run_store::Table::new(&cols.iter().map(|s| s.as_str()).collect::<Vec<_>>());
-    for (e, q) in r.quality.iter().enumerate() {
+    for (e, (q, g)) in r.quality.iter().zip(&r.signals).enumerate() {
         let h = if e == 0 { None } else { r.history.get(e - 1) };
         let mut row = vec![e as f64];
         match h {
             Some(h) => row.extend([h.loss_d, h.loss_g, h.q_d, h.q_d_max, h.steepness, h.fired as u8 as f64]),
             None => row.extend([f64::NAN; 6]),
         }
-        row.extend([q.covered as f64, q.hq]);
+        row.extend([q.covered as f64, q.hq, g.diversity, g.fd, g.precision, g.recall]);
         row.extend(q.counts.iter().map(|&c| c as f64));
         t.push(row);
     }
@@ -343,11 +398,13 @@ fn read_stored(dir: &run_store::RunDir, s: &GmmSettings, seed: u64) -> Result<Gm
     }
     let mut history = Vec::with_capacity(s.epochs);
     let mut quality = Vec::with_capacity(s.epochs + 1);
+    let mut signals = Vec::with_capacity(s.epochs + 1);
     for (e, row) in t.rows.iter().enumerate() {
         if e > 0 {
             history.push(EpochRecord { epoch: e, loss_d: row[1], loss_g: row[2], q_d: row[3], q_d_max: row[4], steepness: row[5], fired: row[6] != 0.0 });
         }
-        quality.push(Quality { covered: row[7] as usize, hq: row[8], counts: row[9..].iter().map(|&c| c as usize).collect() });
+        quality.push(Quality { covered: row[7] as usize, hq: row[8], counts: row[13..].iter().map(|&c| c as usize).collect() });
+        signals.push(SampleSignals { diversity: row[9], fd: row[10], precision: row[11], recall: row[12] });
     }
     let real = read_f32(&dir.file(REAL))?;
     let per = s.snapshot_points.min(s.n_data) * s.dim;
@@ -366,7 +423,7 @@ fn read_stored(dir: &run_store::RunDir, s: &GmmSettings, seed: u64) -> Result<Gm
     if real.len() != per {
         bail!("{REAL}: {} values, expected {per}", real.len());
     }
-    Ok(GmmRun { seed, history, quality, steepness0: summary.steepness0, snapshots, real, seconds: summary.seconds, backend: summary.backend })
+    Ok(GmmRun { seed, history, quality, signals, steepness0: summary.steepness0, snapshots, real, seconds: summary.seconds, backend: summary.backend })
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -393,15 +450,11 @@ pub fn reference(ctx: &Ctx) -> Result<(GmmSettings, Arc<GmmRun>)> {
 }
 
 /// Runs for seeds `--seed`, `--seed + 1`, ... (shared with every item through the cache).
+/// Trained `--jobs` at a time; under `--shard i/n` only this shard's seeds, then
+/// [`super::ShardDone`].
 pub fn seed_runs(ctx: &Ctx, s: &GmmSettings, n: usize) -> Result<Vec<Arc<GmmRun>>> {
-    let overall = ctx.progress(n as u64, "GMM seeds");
-    let mut v = Vec::with_capacity(n);
-    for i in 0..n as u64 {
-        v.push(cached_run(ctx, s, ctx.seed + i, false, &format!("seed {}", ctx.seed + i))?);
-        overall.inc(1);
-    }
-    overall.finish_and_clear();
-    Ok(v)
+    let seeds: Vec<u64> = (0..n as u64).map(|i| ctx.seed + i).collect();
+    super::run_jobs(ctx, "GMM seeds", &seeds, |&seed| cached_run(ctx, s, seed, false, &format!("seed {seed}")))
 }
 
 /// Fitting and collapse read from the samples. Coverage is counted as *sustained* over `persist`

@@ -11,6 +11,7 @@ use crate::config::{self, Profile};
 use crate::output::ItemOutput;
 
 pub mod classifier;
+pub mod detector_baselines;
 pub mod detector_gmm;
 pub mod dgap_gmm;
 pub mod fig1;
@@ -54,6 +55,62 @@ impl std::fmt::Display for Skip {
 
 impl std::error::Error for Skip {}
 
+/// What a many-seed item returns under `--shard i/n` once its share of the runs is in the run
+/// store: nothing is written (the figures need every shard); the call without `--shard`
+/// assembles them.
+#[derive(Debug)]
+pub struct ShardDone(pub String);
+
+impl std::fmt::Display for ShardDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShardDone {}
+
+/// Runs `work` on every job, `ctx.jobs` at a time on threads of this process, results in the
+/// jobs' order; the first error wins. Under `--shard i/n` only the jobs at positions the shard
+/// takes run, and the call then ends with [`ShardDone`] (their results live in the run store).
+///
+/// Each job is one independent training run: the runs are deterministic on the CPU backends
+/// whatever runs beside them (the backend RNG is reseeded under a lock wherever a step draws
+/// from it), so the outputs do not depend on `--jobs` (tested).
+pub fn run_jobs<J: Sync, T: Send>(ctx: &Ctx, what: &str, jobs: &[J], work: impl Fn(&J) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let mine: Vec<usize> = (0..jobs.len()).filter(|i| ctx.shard.is_none_or(|s| s.takes(*i))).collect();
+    let overall = ctx.progress(mine.len() as u64, what);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<T>>>> = mine.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..ctx.jobs.clamp(1, mine.len().max(1)) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&i) = mine.get(k) else { break };
+                let r = work(&jobs[i]);
+                let failed = r.is_err();
+                *results[k].lock().expect("result slot") = Some(r);
+                overall.inc(1);
+                if failed {
+                    // stop handing out work: the first error is reported
+                    next.store(mine.len(), std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    overall.finish_and_clear();
+    let mut out = Vec::with_capacity(mine.len());
+    for slot in results {
+        // a slot is empty only after a failed job, whose error comes first
+        if let Some(r) = slot.into_inner().expect("result slot") {
+            out.push(r?);
+        }
+    }
+    if let Some(s) = ctx.shard {
+        return Err(ShardDone(format!("shard {}/{}: {} of {} {what} in the run store", s.index, s.count, out.len(), jobs.len())).into());
+    }
+    Ok(out)
+}
+
 /// What every item gets: profile, seed, settings and a place for progress bars.
 pub struct Ctx {
     pub profile: Profile,
@@ -63,6 +120,10 @@ pub struct Ctx {
     pub multi: MultiProgress,
     /// burn backend of the training items (`--backend`).
     pub backend: models::BackendKind,
+    /// Training runs at a time on this machine (`--jobs`).
+    pub jobs: usize,
+    /// This process's share of the many-seed items' runs (`--shard i/n`).
+    pub shard: Option<run_store::Shard>,
 }
 
 impl Ctx {
