@@ -547,29 +547,39 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
     let cols = 4.min(n.max(1));
     let rows_n = n.div_ceil(cols);
     let k_tune = tuning.len();
+    let y_label = format!("seed ({} tune, {} judge)", seeds_range(&tuning), seeds_range(&judged));
     out.png(
         "detector_baselines.png",
-        "Per rule (threshold tuned on the lower rows' seeds, judged on the upper rows'): for each seed, the fitted epoch (green), the measured collapse (red) and the rule's stop (black); title: held-out in-time / false stops",
+        "Per rule (threshold tuned on the seeds below the dashed line, judged on those above it): for each seed, the fitted epoch (green), the measured collapse (red) and the rule's stop (black); title: in-time and false stops on the held-out seeds",
         (s.width, s.height.max(230 * rows_n as u32)),
         |area| {
             let cells = area.split_evenly((rows_n, cols));
             for (i, (cell, (name, js, stops))) in cells.iter().zip(&panels).enumerate() {
                 let label = |l: &str| if i == 0 { l.to_string() } else { String::new() };
-                let mut ch = Chart::new(format!("{name}: {} in time, {} false", js.in_time, js.false_stops), "epoch", "seed (row)");
+                let mut ch = Chart::new(format!("{name}: {} in time, {} false", js.in_time, js.false_stops), "epoch", y_label.as_str());
                 ch.x_range = Some((0.0, gs.epochs as f64));
-                ch.y_range = Some((-0.5, all.len() as f64 - 0.5));
                 let ordered: Vec<&&RunData> = tuning.iter().chain(judged.iter()).collect();
-                let row = |j: usize| j as f64;
+                ch.y_range = Some((ordered[0].seed as f64 - 0.5, ordered[ordered.len() - 1].seed as f64 + 0.5));
+                let row = |j: usize| ordered[j].seed as f64;
                 ch.series.push(Series::points(label("fit"), ordered.iter().enumerate().map(|(j, r)| (r.truth.fitted as f64, row(j))).collect(), color(2)));
                 ch.series.push(Series::points(label("collapse"), ordered.iter().enumerate().filter_map(|(j, r)| r.truth.collapse.map(|c| (c as f64, row(j)))).collect(), color(3)));
                 ch.series.push(Series::points(label("stop"), stops.iter().enumerate().filter_map(|(j, st)| st.map(|v| (v as f64, row(j)))).collect(), plotters::style::RGBColor(0, 0, 0)));
-                ch.series.push(Series::dashed("", vec![(0.0, k_tune as f64 - 0.5), (gs.epochs as f64, k_tune as f64 - 0.5)], plotters::style::RGBColor(150, 150, 150)));
+                let split = ordered[k_tune - 1].seed as f64 + 0.5;
+                ch.series.push(Series::dashed("", vec![(0.0, split), (gs.epochs as f64, split)], plotters::style::RGBColor(150, 150, 150)));
                 ch.draw(cell)?;
             }
             Ok(())
         },
     )?;
     Ok(())
+}
+
+fn seeds_range(v: &[&RunData]) -> String {
+    match (v.first(), v.last()) {
+        (Some(a), Some(b)) if a.seed != b.seed => format!("{}-{}", a.seed, b.seed),
+        (Some(a), _) => a.seed.to_string(),
+        _ => "-".into(),
+    }
 }
 
 fn seeds_of(v: &[&RunData]) -> String {
