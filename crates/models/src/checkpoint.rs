@@ -5,8 +5,10 @@
 //! temporary folder first and renamed into place, so a crash leaves either the complete previous
 //! checkpoint set or a stray `.tmp-*` folder that [`CheckpointDir::list`] ignores.
 
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
-use burn::tensor::backend::Backend;
+use burn::module::{AutodiffModule, Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, PrecisionSettings, Record, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,113 @@ pub fn record_from_bytes<B: Backend, R: Record<B>>(bytes: &[u8], device: &B::Dev
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Recorder::<B>::load::<R>(&Rec::default(), bytes, device)))
         .map_err(|_| CheckpointError::Decode("the bytes do not hold a record of this module (different architecture?)".into()))?
         .map_err(|e| CheckpointError::Decode(e.to_string()))
+}
+
+/// An optional sub-module added as the **last** field of an existing module, so that records
+/// written before the field existed still load. It encodes as an `Option` (a single 0 byte when
+/// absent, at the very end of a bincode record) and decodes a record that ends before it as
+/// absent — the same leniency burn's own `EmptyRecord` has for constant fields. A record that
+/// holds the part but fails to decode is still an error. Loading a record without the part keeps
+/// the part as initialised.
+#[derive(Clone, Debug)]
+pub struct Appended<M>(pub Option<M>);
+
+impl<B: Backend, M: Module<B>> Module<B> for Appended<M> {
+    type Record = AppendedRecord<M::Record>;
+
+    fn visit<V: ModuleVisitor<B>>(&self, visitor: &mut V) {
+        Module::visit(&self.0, visitor)
+    }
+    fn map<Mp: ModuleMapper<B>>(self, mapper: &mut Mp) -> Self {
+        Appended(Module::map(self.0, mapper))
+    }
+    fn load_record(self, record: Self::Record) -> Self {
+        match (self.0, record.0) {
+            (Some(m), Some(r)) => Appended(Some(m.load_record(r))),
+            (m, _) => Appended(m),
+        }
+    }
+    fn into_record(self) -> Self::Record {
+        AppendedRecord(self.0.map(Module::into_record))
+    }
+    fn to_device(self, device: &B::Device) -> Self {
+        Appended(Module::to_device(self.0, device))
+    }
+    fn fork(self, device: &B::Device) -> Self {
+        Appended(Module::fork(self.0, device))
+    }
+    fn collect_devices(&self, devices: Devices<B>) -> Devices<B> {
+        Module::collect_devices(&self.0, devices)
+    }
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> AutodiffModule<B> for Appended<M> {
+    type InnerModule = Appended<M::InnerModule>;
+    fn valid(&self) -> Self::InnerModule {
+        Appended(self.0.as_ref().map(|m| m.valid()))
+    }
+    fn from_inner(module: Self::InnerModule) -> Self {
+        Appended(module.0.map(M::from_inner))
+    }
+}
+
+impl<M: ModuleDisplay> ModuleDisplayDefault for Appended<M> {
+    fn content(&self, content: Content) -> Option<Content> {
+        self.0.content(content)
+    }
+}
+impl<M: ModuleDisplay> ModuleDisplay for Appended<M> {}
+
+/// The record of an [`Appended`] part.
+#[derive(Clone, Debug)]
+pub struct AppendedRecord<R>(pub Option<R>);
+
+impl<B: Backend, R: Record<B>> Record<B> for AppendedRecord<R> {
+    type Item<S: PrecisionSettings> = AppendedItem<R::Item<S>>;
+    fn into_item<S: PrecisionSettings>(self) -> Self::Item<S> {
+        AppendedItem(self.0.map(Record::into_item))
+    }
+    fn from_item<S: PrecisionSettings>(item: Self::Item<S>, device: &B::Device) -> Self {
+        AppendedRecord(item.0.map(|i| R::from_item(i, device)))
+    }
+}
+
+/// The serialised form of an [`AppendedRecord`].
+#[derive(Clone, Debug)]
+pub struct AppendedItem<T>(Option<T>);
+
+impl<T: Serialize> Serialize for AppendedItem<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for AppendedItem<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use std::cell::Cell;
+        struct V<'a, T>(&'a Cell<bool>, std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<'_, T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an optional appended record")
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                self.0.set(true);
+                Ok(None)
+            }
+            fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                self.0.set(true);
+                T::deserialize(d).map(Some)
+            }
+        }
+        // `entered` stays false only when not even the Option tag could be read: the record ended.
+        let entered = Cell::new(false);
+        match d.deserialize_option(V(&entered, std::marker::PhantomData)) {
+            Ok(v) => Ok(AppendedItem(v)),
+            Err(_) if !entered.get() => Ok(AppendedItem(None)),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A folder of checkpoints, one sub-folder per saved epoch.

@@ -18,6 +18,9 @@
 //! backward pass of sum(x * grad_x' L) through the generator (the chain rule, split in two).
 //! Total work equals one ordinary backward pass through D and G, and the discriminator's unused
 //! parameter gradients are never computed.
+//!
+//! [`TrainConfig::remedies`] ([`crate::remedies`]) changes the losses of both steps and the
+//! discriminator the generator's step uses; with none the step is the plain one, bit for bit.
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -28,6 +31,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::nets::{to_vec, GanDiscriminator, GanGenerator, Mode};
+use crate::remedies::{self, Objective, RemedyError, Remedies};
 
 /// Which optimizer both networks use.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,12 +60,16 @@ pub struct TrainConfig {
     pub lr_d: f64,
     pub optimizer: OptimizerKind,
     pub loss: GeneratorLoss,
+    /// Remedies (instance noise, WGAN-GP, ...); omitted from the serialised form when none, so
+    /// configurations (which name stored runs by hash) written before they existed are unchanged.
+    #[serde(default, skip_serializing_if = "Remedies::is_none")]
+    pub remedies: Remedies,
 }
 
 impl TrainConfig {
     /// SGD on both networks with the NS loss.
     pub fn sgd(lr_g: f64, lr_d: f64) -> Self {
-        Self { lr_g, lr_d, optimizer: OptimizerKind::Sgd, loss: GeneratorLoss::NonSaturating }
+        Self { lr_g, lr_d, optimizer: OptimizerKind::Sgd, loss: GeneratorLoss::NonSaturating, remedies: Remedies::default() }
     }
     /// The DCGAN preset: Adam lr 2e-4, betas (0.5, 0.999), NS loss.
     pub fn dcgan() -> Self {
@@ -70,7 +78,12 @@ impl TrainConfig {
             lr_d: 2e-4,
             optimizer: OptimizerKind::Adam { beta1: 0.5, beta2: 0.999, eps: 1e-8 },
             loss: GeneratorLoss::NonSaturating,
+            remedies: Remedies::default(),
         }
+    }
+    pub fn with_remedies(mut self, remedies: Remedies) -> Self {
+        self.remedies = remedies;
+        self
     }
 }
 
@@ -114,14 +127,20 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Opt<B, M> {
 /// What one training step reports.
 #[derive(Clone, Debug, Default)]
 pub struct StepStats {
-    /// -E log d(real) - E log(1 - d(fake)), before the discriminator update.
+    /// -E log d(real) - E log(1 - d(fake)), before the discriminator update (on the noised
+    /// inputs under instance noise). Under WGAN-GP the critic loss E f(fake) - E f(real) + the
+    /// penalty, before the first of the critic updates.
     pub loss_d: f64,
-    /// -E log d(fake) with the updated discriminator (the NS loss value, whatever the form).
+    /// The generator's loss with the discriminator its step uses (the updated one; the unrolled
+    /// one under `unrolled_steps`): -E log d(fake) (NS and particle forms alike), E log(1 - d(fake))
+    /// (minimax), -E f(fake) (WGAN-GP), ||mean f(real) - mean f(fake)||^2 (feature matching);
+    /// plus the mode-seeking term when it is on.
     pub loss_g: f64,
     /// ||grad_x log d(x)||_2 per generated sample of the batch, from the generator step's own
     /// backward pass (the Algorithm 2 quantity; the particle field of Algorithm 1 before the step
     /// size). With a BatchNorm discriminator this is the batch-coupled field the generator
-    /// actually receives.
+    /// actually receives. Under the remedies: [`Remedies::monitored`] (a separate backward pass
+    /// for minimax and feature matching, ||grad_x f|| of the critic under WGAN-GP).
     pub disc_grad_norms: Vec<f32>,
 }
 
@@ -138,6 +157,8 @@ where
     pub opt_d: Opt<B, D>,
     pub cfg: TrainConfig,
     pub device: B::Device,
+    /// The 1-based epoch under way (instance noise's anneal); see [`Gan::set_epoch`].
+    pub epoch: usize,
 }
 
 /// Per-sample Euclidean norms of the rows of a `[batch, n]` tensor, times `scale`.
@@ -156,7 +177,66 @@ where
     D: GanDiscriminator<B> + AutodiffModule<B>,
 {
     pub fn new(g: G, d: D, cfg: TrainConfig, device: B::Device) -> Self {
-        Self { opt_g: Opt::new(cfg.optimizer), opt_d: Opt::new(cfg.optimizer), g, d, cfg, device }
+        Self { opt_g: Opt::new(cfg.optimizer), opt_d: Opt::new(cfg.optimizer), g, d, cfg, device, epoch: 1 }
+    }
+
+    /// [`Gan::new`] after checking the remedies: their ranges ([`Remedies::validate`]), that the
+    /// discriminator was built with the architecture remedies the configuration names (and no
+    /// others), that feature matching finds D's last hidden layer, that the particle form is
+    /// not combined with a remedy that changes the generator's loss, and that a WGAN-GP critic
+    /// has no noise layers (see [`remedies::gradient_penalty`]).
+    pub fn try_new(g: G, d: D, cfg: TrainConfig, device: B::Device) -> Result<Self, RemedyError> {
+        let r = &cfg.remedies;
+        r.validate()?;
+        let built = d.built_remedies();
+        let arch = r.architecture();
+        for (key, built, named) in [
+            ("spectral_norm", format!("{:?}", built.spectral_norm), format!("{:?}", arch.spectral_norm)),
+            ("minibatch_discrimination", format!("{:?}", built.minibatch_discrimination), format!("{:?}", arch.minibatch_discrimination)),
+        ] {
+            if built != named {
+                return Err(RemedyError::Unsupported {
+                    key,
+                    why: format!("the discriminator was built with {built}, the training configuration names {named} (MlpConfig::with_remedies builds it; MLP only)"),
+                });
+            }
+        }
+        if r.feature_matching {
+            let probe = Tensor::<B, 2>::zeros([1, d.in_dim()], &device);
+            if d.features(probe, Mode::Eval).is_none() {
+                return Err(RemedyError::Unsupported { key: "feature_matching", why: "the discriminator does not expose its last hidden layer (MLP only)".into() });
+            }
+        }
+        if let GeneratorLoss::Particle { .. } = cfg.loss {
+            let key = match r.objective() {
+                Objective::Minimax => Some("minimax"),
+                Objective::Wasserstein => Some("wgan_gp"),
+                Objective::FeatureMatching => Some("feature_matching"),
+                Objective::NonSaturating => r.mode_seeking.map(|_| "mode_seeking"),
+            };
+            if let Some(key) = key {
+                return Err(RemedyError::Unsupported { key, why: "changes the generator loss; Algorithm 1's particle form is the NS loss (use loss: nonsaturating)".into() });
+            }
+        }
+        if r.wgan_gp.is_some() && d.noise_sd() > 0.0 {
+            return Err(RemedyError::Unsupported {
+                key: "wgan_gp",
+                why: "the penalty's gradient is a central difference of the critic, which noise layers in D would randomise (use instance_noise)".into(),
+            });
+        }
+        Ok(Self::new(g, d, cfg, device))
+    }
+
+    /// Sets the 1-based epoch under way (the epoch loop calls it at every epoch start, so a
+    /// resumed run picks it up from the epoch number).
+    pub fn set_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch;
+    }
+
+    /// Whether a step draws from the backend RNG (noise layers in D, instance noise, WGAN-GP
+    /// interpolates): the epoch loop then seeds it per step under [`crate::backends::rng_lock`].
+    pub fn draws_random(&self) -> bool {
+        self.d.noise_sd() > 0.0 || self.cfg.remedies.draws_random()
     }
 
     /// One NSGAN iteration: a discriminator step on (real, g(z)), then a generator step on the same
@@ -170,14 +250,16 @@ where
     /// [`Gan::step`]; with `probe = false` the generator step of the NS form is the plain one
     /// (one backward pass through D and G, no per-sample norms), the baseline of the benchmark.
     pub fn step_with(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>, probe: bool) -> StepStats {
+        let r = self.cfg.remedies.clone();
         let m = z.dims()[0];
-        let x = self.g.generate(z, Mode::Train);
+        let x = self.g.generate(z.clone(), Mode::Train);
+        let sd = r.instance_noise.map_or(0.0, |n| n.sd_at(self.epoch));
 
-        // Discriminator step.
-        let (d, loss_d_value) = discriminator_step(self.d.clone(), &mut self.opt_d, self.cfg.lr_d, real, x.clone().detach());
+        // Discriminator step (or WGAN-GP critic steps).
+        let (d, loss_d_value) = remedies::discriminator_update(self.d.clone(), &mut self.opt_d, self.cfg.lr_d, &r, sd, real.clone(), x.clone().detach());
         self.d = d;
 
-        if !probe && self.cfg.loss == GeneratorLoss::NonSaturating {
+        if !probe && self.cfg.loss == GeneratorLoss::NonSaturating && r.is_none() {
             let frozen = self.d.clone().no_grad();
             let loss = -log_sigmoid(frozen.logits(x, Mode::Train)).mean();
             let lv: f64 = loss.clone().into_scalar().elem();
@@ -186,21 +268,53 @@ where
             return StepStats { loss_d: loss_d_value, loss_g: lv, disc_grad_norms: vec![] };
         }
 
-        // Generator step, split at x (see the module documentation).
-        let frozen = self.d.clone().no_grad();
+        // Generator step, split at x (see the module documentation), against D or, unrolled,
+        // against D advanced `unrolled_steps` more updates (first order: a constant for G).
+        let d_g = if r.unrolled_steps == 0 {
+            self.d.clone()
+        } else {
+            remedies::unrolled(self.d.clone(), self.opt_d.clone(), self.cfg.lr_d, &r, sd, real.clone(), x.clone().detach())
+        };
+        let frozen = d_g.no_grad();
         let xd = x.clone().detach().require_grad();
-        let log_d = log_sigmoid(frozen.logits(xd.clone(), Mode::Train));
+        // Instance noise: D sees x + n; the gradient with respect to x is the one at x + n.
+        let noise = (sd > 0.0).then(|| remedies::gaussian(&xd, sd));
+        let seen = |t: Tensor<B, 2>| match &noise {
+            Some(n) => t + n.clone(),
+            None => t,
+        };
         let (loss_g_value, norms, gen_grads) = match self.cfg.loss {
             GeneratorLoss::NonSaturating => {
-                let loss = -log_d.mean();
-                let lv: f64 = loss.clone().into_scalar().elem();
+                let (loss, own_probe) = match r.objective() {
+                    Objective::NonSaturating => (-log_sigmoid(frozen.logits(seen(xd.clone()), Mode::Train)).mean(), true),
+                    Objective::Minimax => (log_sigmoid(-frozen.logits(seen(xd.clone()), Mode::Train)).mean(), false),
+                    Objective::Wasserstein => (-frozen.logits(seen(xd.clone()), Mode::Train).mean(), true),
+                    Objective::FeatureMatching => {
+                        let real_seen = if sd > 0.0 { real.clone() + remedies::gaussian(&real, sd) } else { real.clone() };
+                        (remedies::feature_matching_loss(&frozen, real_seen, seen(xd.clone()), Mode::Train), false)
+                    }
+                };
+                let mut lv: f64 = loss.clone().into_scalar().elem();
                 let gx = xd.grad(&loss.backward()).expect("x' requires grad");
-                // gx_i = -(1/m) grad log d(x_i)
-                let norms = row_norms(gx.clone(), m as f32);
-                let surrogate = (x * Tensor::from_inner(gx)).sum();
+                // gx_i = -(1/m) grad log d(x_i) (NS) or -(1/m) grad f(x_i) (WGAN-GP)
+                let norms = if own_probe {
+                    row_norms(gx.clone(), m as f32)
+                } else if probe {
+                    let xp = x.clone().detach().require_grad();
+                    let l = -log_sigmoid(frozen.logits(seen(xp.clone()), Mode::Train)).mean();
+                    row_norms(xp.grad(&l.backward()).expect("x' requires grad"), m as f32)
+                } else {
+                    vec![]
+                };
+                let mut surrogate = (x.clone() * Tensor::from_inner(gx)).sum();
+                if let Some(t) = r.mode_seeking.filter(|ms| ms.lambda > 0.0).and_then(|ms| remedies::mode_seeking_term(x, z, ms.lambda)) {
+                    lv += t.clone().into_scalar().elem::<f64>();
+                    surrogate = surrogate + t;
+                }
                 (lv, norms, GradientsParams::from_grads(surrogate.backward(), &self.g))
             }
             GeneratorLoss::Particle { step, halved } => {
+                let log_d = log_sigmoid(frozen.logits(seen(xd.clone()), Mode::Train));
                 let lv: f64 = -log_d.clone().mean().into_scalar().elem::<f64>();
                 let field = xd.grad(&log_d.sum().backward()).expect("x' requires grad");
                 let norms = row_norms(field.clone(), 1.0);
@@ -232,7 +346,7 @@ where
     /// *before* this step's update. Only for generators whose samples do not interact in training
     /// mode (no BatchNorm: the mixture MLP); others fall back to [`Gan::step`] and return `None`.
     pub fn step_with_jacobians(&mut self, real: Tensor<B, 2>, z: Tensor<B, 2>, probe_z: Tensor<B, 2>) -> (StepStats, Option<Vec<Vec<f64>>>) {
-        if self.g.batch_coupled() || self.cfg.loss != GeneratorLoss::NonSaturating {
+        if self.g.batch_coupled() || self.cfg.loss != GeneratorLoss::NonSaturating || !self.cfg.remedies.is_none() {
             return (self.step(real, z), None);
         }
         const C: f32 = 1.0 / 1024.0;
@@ -321,7 +435,8 @@ pub fn discriminator_loss<B: AutodiffBackend, D: GanDiscriminator<B>>(d: &D, rea
     -(log_sigmoid(lr).mean() + log_sigmoid(-lf).mean())
 }
 
-/// One optimizer step of the discriminator on a real and a generated batch; returns the updated
+/// One optimizer step of the discriminator on a real and a generated batch (after its
+/// per-update state advance, [`GanDiscriminator::power_iteration`]); returns the updated
 /// discriminator and the loss before the step. Also used alone (Appendix G.1: a discriminator
 /// trained to optimality against a fixed p_g).
 pub fn discriminator_step<B, D>(d: D, opt: &mut Opt<B, D>, lr: f64, real: Tensor<B, 2>, fake: Tensor<B, 2>) -> (D, f64)
@@ -329,6 +444,7 @@ where
     B: AutodiffBackend,
     D: GanDiscriminator<B> + AutodiffModule<B>,
 {
+    let d = d.power_iteration();
     let loss = discriminator_loss(&d, real, fake);
     let value: f64 = loss.clone().into_scalar().elem();
     let grads = GradientsParams::from_grads(loss.backward(), &d);

@@ -5,6 +5,8 @@
 //! - [`nets`], [`mlp`], [`dcgan`]: the networks (mixture MLPs; DCGAN for images), with an explicit
 //!   train/inference mode and optional Gaussian noise layers in the discriminator (App. G.7).
 //! - [`gan`]: the NSGAN step in NS form and in Algorithm 1's particle form (Corollary C.1).
+//! - [`remedies`]: options against failure modes (instance noise, minimax loss, WGAN-GP, spectral
+//!   norm, minibatch discrimination, feature matching, unrolling, mode seeking).
 //! - [`probes`]: ||grad d / d|| (Section 2.2) and the steepness ||J_g||_2 (Definition 2.1).
 //! - [`classifier`]: the project's classifier q(x) (small CNN) for Figure 4's class pairs and as
 //!   the feature extractor of FID / precision-recall on 28x28 images.
@@ -27,6 +29,7 @@ pub mod inception;
 pub mod mlp;
 pub mod nets;
 pub mod probes;
+pub mod remedies;
 pub mod train;
 
 pub use backends::{BackendError, BackendKind};
@@ -36,6 +39,7 @@ pub use ::early_stopping::monitor as early_stopping;
 pub use ::early_stopping::{EarlyStopping, EarlyStoppingConfig, Granularity, StopEvent, StopReason};
 pub use gan::{Gan, GeneratorLoss, OptimizerKind, TrainConfig};
 pub use nets::{GanDiscriminator, GanGenerator, Mode};
+pub use remedies::{RemedyError, Remedies};
 
 /// The burn version this crate is built on, re-exported so that users (and the runner) name the
 /// same one.

@@ -39,6 +39,24 @@ pub trait GanDiscriminator<B: Backend>: Module<B> {
     /// Standard deviation of the Gaussian noise added after each intermediate layer in
     /// `Mode::Train` (Appendix G.7: 0.1 in the paper's noised GAN; 0 = noise-free).
     fn noise_sd(&self) -> f64;
+    /// The last hidden layer's activations f(x) (`[batch, features]`, as the next layer sees
+    /// them), for feature matching (Salimans et al. 2016); `None` where the network does not
+    /// expose them (the DCGAN).
+    fn features(&self, _x: Tensor<B, 2>, _mode: Mode) -> Option<Tensor<B, 2>> {
+        None
+    }
+    /// Advances the state a discriminator keeps across its updates, before each optimizer step:
+    /// spectral normalisation's power iteration (Miyato et al. 2018, Algorithm 1, one per
+    /// update). Identity by default. Forward passes themselves never change that state, so
+    /// evaluations and clones trained elsewhere (duality gaps) leave the training state alone.
+    fn power_iteration(self) -> Self {
+        self
+    }
+    /// The architecture remedies this network was built with (`spectral_norm`,
+    /// `minibatch_discrimination`; everything else default), checked by [`crate::Gan::try_new`].
+    fn built_remedies(&self) -> crate::remedies::Remedies {
+        crate::remedies::Remedies::default()
+    }
 }
 
 /// Batch normalisation with an explicit mode; same arithmetic as burn's `BatchNorm` (whose public

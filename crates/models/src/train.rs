@@ -5,7 +5,8 @@
 //!
 //! Reproducibility: every random draw of epoch e comes from streams derived from (seed, e)
 //! (the host StdRng for shuffling and latents; the backend RNG, reseeded per step under
-//! [`rng_lock`], for the discriminator's noise layers). A run resumed from the checkpoint of
+//! [`rng_lock`], for the discriminator's noise layers and the remedies that draw: instance noise,
+//! WGAN-GP interpolates; [`Gan::draws_random`]). A run resumed from the checkpoint of
 //! epoch e therefore continues exactly as the uninterrupted run does (tested bit for bit).
 
 use burn::module::AutodiffModule;
@@ -296,10 +297,11 @@ where
         }
     }
 
-    let noise = gan.d.noise_sd() > 0.0;
+    let noise = gan.draws_random();
     let mut stopped_early = state.monitor.as_ref().and_then(|m| m.fired()).is_some() && cfg.stop_when_fired;
     while state.epochs_done < cfg.epochs && !stopped_early {
         let epoch = state.epochs_done + 1;
+        gan.set_epoch(epoch);
         let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, epoch as u64, 1));
         let mut order: Vec<usize> = (0..data.len()).collect();
         let mut pos = data.len(); // forces a shuffle before the first batch

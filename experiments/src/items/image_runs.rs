@@ -835,6 +835,7 @@ fn train_run<B: AutodiffBackend>(device: &B::Device, rs: &RunSettings, data: &Ru
         lr_d: rs.lr,
         optimizer: OptimizerKind::Adam { beta1: rs.beta1, beta2: rs.beta2, eps: 1e-8 },
         loss: models::gan::GeneratorLoss::NonSaturating,
+        remedies: models::Remedies::default(),
     };
     let mut gan = Gan::new(g, d, tc, device.clone());
     let train = InMemoryData::new(data.train.clone(), rs.dim())?;
