@@ -50,7 +50,7 @@ fn unknown_item_lists_the_valid_ids() {
 
 #[test]
 fn pending_item_says_what_it_waits_for() {
-    let o = run(&["fig20"]);
+    let o = run(&["mitigations-gmm"]);
     assert!(!o.status.success());
     assert!(error_line(&o).contains("not built yet: it needs"), "{}", error_line(&o));
 }
@@ -586,7 +586,8 @@ datasets:\n  mnist: {{train: 0, heldout: 100, epochs: {epochs}, warmup: 1, paper
 }
 
 fn tiny_classifier(data_dir: &PathBuf) {
-    let out = temp_dir("img-qx-out");
+    // Its own output folder per data folder: tests running in parallel must not share one.
+    let out = temp_dir(&format!("{}-qx-out", data_dir.file_name().unwrap().to_str().unwrap()));
     let o = bin()
         .env("GAN_DATA_DIR", data_dir)
         .args(["classifier", "--set", "sets=[mnist]", "--out", out.to_str().unwrap()])
@@ -689,6 +690,73 @@ fn image_runs_are_stored_reused_resumed_and_checked() {
     assert!(!o.status.success());
     let line = failed_line(&o, "fig19");
     assert!(line.contains("record.csv") && line.contains("truncated"), "{line}");
+}
+
+/// fig7, fig20 and fig21 (Appendix G.7) on a tiny pair: the noise-free and the noised run are
+/// trained into the store, evaluated on their checkpoints, and read back on the next call.
+#[test]
+fn noised_pair_items_build_histograms_and_grids_from_the_stored_pair() {
+    let data = tiny_mnist_data("noised-data", 30);
+    tiny_classifier(&data);
+    let cfg = tiny_image_configs("noised-cfg", 3);
+    std::fs::write(cfg.join("noised.yaml"), "dataset: mnist\nnoise_sd: 0.1\nsamples: 30\nchunk: 16\nbins: 6\nnoise_at_eval: true\npaper_collapse_epoch: 54\npaper_noised_epochs: 1000\n").unwrap();
+    std::fs::write(cfg.join("fig7.yaml"), "window: 1\ncolumns: 3\npanel_width: 300\npanel_height: 220\ntrend_height: 220\n").unwrap();
+    std::fs::write(cfg.join("fig21.yaml"), "max_panels: 2\ncolumns: 2\npanel_width: 300\npanel_height: 220\n").unwrap();
+    std::fs::write(cfg.join("fig20.yaml"), "panels: 2\nstep: 1\ncolumns: 2\npanel_width: 200\npanel_height: 200\n").unwrap();
+    let out = temp_dir("noised-out");
+    let runs = temp_dir("noised-runs");
+    let o = image_cmd(&data, &runs, &cfg, &out, &["fig7", "fig20", "fig21"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("training image run MNIST 28x28 seed 1 into") && e.contains("training image run MNIST 28x28 seed 1 (noised D) into"), "{e}");
+    for f in [
+        "fig7/fig7.png",
+        "fig7/fig7_summary.csv",
+        "fig7/fig7_histograms.csv",
+        "fig7/fig7_runs.csv",
+        "fig20/fig20.png",
+        "fig20/fig20.csv",
+        "fig21/fig21.png",
+        "fig21/fig21_summary.csv",
+        "fig21/fig21_histograms.csv",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    // Every checkpoint (epochs 1..3) x (noise-free, noised with D noise on, off).
+    let summary = std::fs::read_to_string(out.join("fig7/fig7_summary.csv")).unwrap();
+    assert!(summary.starts_with("epoch,model,d_noise,drawn,shown,p10,p50,p90,mean,count,zeros,nonfinite\n"), "{summary}");
+    assert_eq!(summary.lines().count(), 1 + 3 * 3, "{summary}");
+    assert!(summary.lines().skip(1).all(|l| l.contains(",30,")), "30 values each: {summary}");
+    // fig21 draws 2 of the 3 epochs (max_panels) but its summary holds all of them.
+    let s21 = std::fs::read_to_string(out.join("fig21/fig21_summary.csv")).unwrap();
+    assert_eq!(s21.lines().count(), 1 + 3 * 3);
+    let runs_csv = std::fs::read_to_string(out.join("fig7/fig7_runs.csv")).unwrap();
+    assert!(runs_csv.contains("\nnoise-free,") && runs_csv.contains("\nnoised,"), "{runs_csv}");
+    let meta = std::fs::read_to_string(out.join("fig7/meta.yaml")).unwrap();
+    assert!(meta.contains("Paired: same settings apart from D") && meta.contains("byte-identical"), "{meta}");
+    let folders: Vec<PathBuf> = std::fs::read_dir(runs.join("image")).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.')).collect();
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    for f in &folders {
+        assert!(std::fs::read_dir(f).unwrap().any(|e| e.unwrap().file_name().to_str().unwrap().starts_with("grad-ratios-")), "{f:?}");
+    }
+
+    // Second call (fig21 alone): nothing trained or evaluated again, the same numbers.
+    let o = image_cmd(&data, &runs, &cfg, &out, &["fig21"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("training image run"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("fig21/fig21_summary.csv")).unwrap(), s21);
+    assert!(std::fs::read_to_string(out.join("fig21/meta.yaml")).unwrap().contains("All values read from the run store"));
+
+    // The ledger reads fig7's CSVs: a verdict for each Appendix G.7 claim.
+    let ledger = temp_dir("noised-ledger");
+    let claims = concat!(env!("CARGO_MANIFEST_DIR"), "/../paper-checks/claims.yaml");
+    let o = run(&["paper-checks", "--claims", claims, "--out", ledger.to_str().unwrap(), "--figures", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(ledger.join("ledger.csv")).unwrap();
+    for id in ["appG7-noised-lower-before", "appG7-order-reverses-after", "appG7-noised-no-collapse", "appG7-noised-detector-stops"] {
+        let line = csv.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("no {id} in {csv}"));
+        assert!(!line.contains("is missing: run"), "{line}");
+    }
 }
 
 #[test]

@@ -88,6 +88,9 @@ pub struct Chart {
     pub y_label: String,
     pub series: Vec<Series>,
     pub log_y: bool,
+    /// Log-10 x axis (fig7/fig21's histograms of ||grad d/d||): series, fills and vertical
+    /// lines are given in data units and drawn at log10(x); x <= 0 is dropped.
+    pub log_x: bool,
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
     /// Filled polygons (e.g. the mode-mixture mass of Figure 3), drawn under the series.
@@ -119,6 +122,7 @@ impl Chart {
 
     pub fn draw(&self, area: &Area) -> Result<()> {
         let ty = |y: f64| if self.log_y { y.log10() } else { y };
+        let tx = |x: f64| if self.log_x { x.log10() } else { x };
         let series: Vec<(Vec<(f64, f64)>, &Series)> = self
             .series
             .iter()
@@ -126,7 +130,7 @@ impl Chart {
                 let pts = s
                     .xy
                     .iter()
-                    .map(|&(x, y)| (x, ty(y)))
+                    .map(|&(x, y)| (tx(x), ty(y)))
                     .filter(|(x, y)| x.is_finite() && y.is_finite())
                     .collect();
                 (pts, s)
@@ -134,6 +138,7 @@ impl Chart {
             .collect();
         let xr = self
             .x_range
+            .map(|(a, b)| (tx(a), tx(b)))
             .or_else(|| finite_range(series.iter().flat_map(|(p, _)| p.iter().map(|q| q.0))))
             .unwrap_or((0.0, 1.0));
         let yr = self
@@ -156,24 +161,27 @@ impl Chart {
                 format_tick(*v)
             }
         };
+        let log_x = self.log_x;
+        let x_fmt = move |v: &f64| if log_x { format_tick(10f64.powf(*v)) } else { format_tick(*v) };
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
             .label_style(font(12))
             .axis_desc_style(font(14))
-            .x_label_formatter(&|v| format_tick(*v))
+            .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(err)?;
         for (poly, c) in &self.fills {
-            let pts: Vec<(f64, f64)> = poly.iter().map(|&(x, y)| (x, ty(y))).collect();
+            let pts: Vec<(f64, f64)> = poly.iter().map(|&(x, y)| (tx(x), ty(y))).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
             chart
                 .draw_series(std::iter::once(Polygon::new(pts, c.mix(0.35).filled())))
                 .map_err(err)?;
         }
         for (i, (x, label)) in self.vlines.iter().enumerate() {
+            let x = &tx(*x);
             // Labels stepped down one line each so that close vertical lines stay readable.
             let label_y = yr.1 - (i as f64) * 0.05 * (yr.1 - yr.0);
             chart

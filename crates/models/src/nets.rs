@@ -14,10 +14,17 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 
 /// Training (batch statistics, running statistics updated, noise layers active) or inference
 /// (running statistics, no side effects, no noise).
+///
+/// `EvalWithNoise` is inference with the discriminator's noise layers left on: BatchNorm reads
+/// its running statistics (no side effects, samples independent) but the Gaussian noise of
+/// Appendix G.7 is drawn as in training, from the backend RNG (the caller seeds it under
+/// [`crate::backends::rng_lock`]). It exists for evaluating a noised discriminator the way it
+/// was trained (fig7/fig21); networks without noise layers treat it as `Eval`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Train,
     Eval,
+    EvalWithNoise,
 }
 
 /// A generator g: R^latent -> R^out, batched as `[batch, latent] -> [batch, out]`.
@@ -81,7 +88,7 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     // [1, C, 1] -> [batch, C, 1], contiguous.
     let per_row = |t: Tensor<B, 3>| t.repeat_dim(0, batch);
     let (centered, var) = match mode {
-        Mode::Eval => {
+        Mode::Eval | Mode::EvalWithNoise => {
             let mean = bn.running_mean.value_sync().to_device(&device).reshape([1, channels, 1]);
             let var = bn.running_var.value_sync().to_device(&device).reshape([1, channels, 1]);
             (x3.sub(per_row(mean)), var)
@@ -105,10 +112,11 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
     centered.mul(per_row(scale)).add(per_row(shift)).reshape(dims)
 }
 
-/// Adds N(0, sd^2) noise in `Mode::Train` when `sd > 0` (Appendix G.7); identity otherwise.
-/// Draws from the backend's RNG, which the trainer seeds per step under [`crate::backends::rng_lock`].
+/// Adds N(0, sd^2) noise in `Mode::Train` and `Mode::EvalWithNoise` when `sd > 0` (Appendix
+/// G.7); identity otherwise. Draws from the backend's RNG, which the trainer seeds per step under
+/// [`crate::backends::rng_lock`].
 pub fn noise_layer<B: Backend, const D: usize>(x: Tensor<B, D>, sd: f64, mode: Mode) -> Tensor<B, D> {
-    if sd > 0.0 && mode == Mode::Train {
+    if sd > 0.0 && mode != Mode::Eval {
         let n = Tensor::random(x.shape(), Distribution::Normal(0.0, sd), &x.device());
         x + n
     } else {

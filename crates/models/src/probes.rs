@@ -9,7 +9,9 @@
 //!
 //! Neither probe changes the training state: the generator runs in [`Mode::Eval`] (BatchNorm
 //! running statistics are read, never updated), no noise layer is active, no backend RNG is
-//! drawn from, and parameters are frozen (their gradients are not even computed).
+//! drawn from, and parameters are frozen (their gradients are not even computed). The one
+//! exception is asked for explicitly: [`disc_grad_ratio`] in [`Mode::EvalWithNoise`] draws the
+//! discriminator's noise from the backend RNG, which the caller seeds (fig7/fig21).
 //!
 //! **J v for the power iteration.** Power iteration on J^T J needs J v and J^T u. J^T u is one
 //! reverse pass. burn 0.21 has no forward mode, and its autodiff does not differentiate a

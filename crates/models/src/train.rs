@@ -213,6 +213,11 @@ where
     fn within_epoch(&mut self, _epoch: usize, _batches: usize, _gan: &Gan<B, G, D>) -> Result<(), String> {
         Ok(())
     }
+    /// Called before step `batch` (0-based) of (1-based) epoch `epoch` with that step's real
+    /// batch and latents (`batch_size x dim` and `batch_size x latent`, row-major): what two runs
+    /// must share to be paired (Appendix G.7: the noise-free and the noised GAN see the same data
+    /// and latents at every step; the tests compare them).
+    fn before_step(&mut self, _epoch: usize, _batch: usize, _real: &[f32], _latents: &[f32]) {}
     /// Called after every epoch (snapshots, evaluation); the score returned is attached to that
     /// epoch's checkpoint and used for "the best earlier checkpoint".
     fn after_epoch(&mut self, epoch: usize, gan: &Gan<B, G, D>, record: &EpochRecord) -> Result<Option<f64>, String>;
@@ -316,9 +321,14 @@ where
                 order.shuffle(&mut rng);
                 pos = 0;
             }
-            let real = tensor2::<B>(data.gather(&order[pos..pos + cfg.batch_size]), cfg.batch_size, data.dim(), &gan.device);
+            let rv = data.gather(&order[pos..pos + cfg.batch_size]);
             pos += cfg.batch_size;
+            // Batches and latents come from the host stream of (seed, epoch) alone, never from
+            // the backend RNG that the noise layers draw from: a noised run and a noise-free run
+            // with the same seed see the same data and latents at every step (App. G.7).
             let zv: Vec<f32> = (0..cfg.batch_size * latent).map(|_| StandardNormal.sample(&mut rng)).collect();
+            hooks.before_step(epoch, b, &rv, &zv);
+            let real = tensor2::<B>(rv, cfg.batch_size, data.dim(), &gan.device);
             let z = tensor2::<B>(zv, cfg.batch_size, latent, &gan.device);
             let stats = if noise {
                 let _l = rng_lock();
@@ -591,6 +601,45 @@ mod tests {
         assert_eq!((a.v, a.dg.gap, a.perturbed.gap), (b.v, b.dg.gap, b.perturbed.gap));
         assert!(a.dg.gap.is_finite() && a.dg.gap >= 0.0);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Appendix G.7's pairing: a noise-free and a noised DCGAN with the same seed start from the
+    /// same G and D (the noise sd draws nothing at initialisation) and see the same real batches
+    /// and the same latents at every step of the real loop; only D's noise differs, and it does
+    /// change the training (the noised D ends elsewhere).
+    #[test]
+    fn noised_and_noise_free_runs_share_init_batches_and_latents() {
+        use crate::dcgan::{DcganConfig, DcganDiscriminator, DcganGenerator};
+        #[derive(Default)]
+        struct Steps(Vec<(usize, usize, Vec<f32>, Vec<f32>)>);
+        impl TrainHooks<B, DcganGenerator<B>, DcganDiscriminator<B>> for Steps {
+            fn before_step(&mut self, epoch: usize, batch: usize, real: &[f32], latents: &[f32]) {
+                self.0.push((epoch, batch, real.to_vec(), latents.to_vec()));
+            }
+            fn after_epoch(&mut self, _: usize, _: &Gan<B, DcganGenerator<B>, DcganDiscriminator<B>>, _: &EpochRecord) -> Result<Option<f64>, String> {
+                Ok(None)
+            }
+        }
+        let device = ndarray_device();
+        let mut rng = StdRng::seed_from_u64(11);
+        let pixels: Vec<f32> = (0..20 * 784).map(|_| StandardNormal.sample(&mut rng)).map(|v: f32| v.tanh()).collect();
+        let data = InMemoryData::new(pixels, 784).unwrap();
+        let run = |noise: f64| {
+            let cfg = DcganConfig::new().with_image_size(28).with_g_features(4).with_d_features(4).with_d_noise_sd(noise);
+            let (g, d) = init_seeded::<B, _>(&device, 5, |dv| (cfg.init_generator::<B>(dv).unwrap(), cfg.init_discriminator::<B>(dv).unwrap()));
+            let init = (flat_params(&g), flat_params(&d));
+            let mut gan = Gan::new(g, d, TrainConfig::dcgan(), device.clone());
+            let mut steps = Steps::default();
+            train_with_hooks(&mut gan, &data, &LoopConfig::new(2, 8, 5), &mut steps).unwrap();
+            (init, steps.0, flat_params(&gan.d))
+        };
+        let (init_a, steps_a, d_a) = run(0.0);
+        let (init_b, steps_b, d_b) = run(0.1);
+        assert_eq!(init_a, init_b, "same G and D at initialisation");
+        assert_eq!(steps_a.len(), 4, "2 epochs x 2 batches of 8 from 20 images");
+        assert_eq!(steps_a, steps_b, "same real batches and latents at every step");
+        assert!(steps_a[0].2 != steps_a[1].2 && steps_a[0].3 != steps_a[2].3, "batches and latents change from step to step");
+        assert!(d_a != d_b, "the noise changed the noised discriminator's training");
     }
 
     /// Adam's state is checkpointed too.

@@ -36,7 +36,7 @@ fn note_skips(out: &mut ItemOutput, skipped: &[(String, String)]) {
     }
 }
 
-fn scale_note(r: &ImageRun) -> String {
+pub fn scale_note(r: &ImageRun) -> String {
     format!(
         "{}: {} training images, {}x{}, G/D width {}/{}, {} epochs, batch {}, backend {}",
         r.label(),

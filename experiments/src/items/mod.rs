@@ -29,6 +29,7 @@ pub mod image_figs;
 pub mod image_runs;
 pub mod kl_toy;
 pub mod mode_distances;
+pub mod noised;
 pub mod ode;
 pub mod table1;
 

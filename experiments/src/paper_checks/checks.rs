@@ -35,6 +35,9 @@ pub fn recompute(check: &str, a: &Args) -> Result<Outcome> {
         "image_losses_after_collapse" => image_losses_after_collapse(a),
         "image_gaps_after_collapse" => image_gaps_after_collapse(a),
         "disc_decline_linear" => disc_decline_linear(a),
+        "noised_vs_plain" => noised_vs_plain(a),
+        "noised_no_collapse" => noised_no_collapse(a),
+        "noised_detector_stop" => noised_detector_stop(a),
         "image_thresholds" => image_thresholds(a),
         "gmm_variance_consistency" => gmm_variance_consistency(a),
         "closed_form_vs_generic" => closed_form_vs_generic(a),
@@ -992,5 +995,138 @@ fn image_thresholds(a: &Args) -> Result<Outcome> {
         rel <= 0.1,
         format!("{} (relative difference {})", fmt(ours), fmt(rel)),
         format!("recomputed by the image runs at their own size and data (profile {}); the 64x64 recomputation on the whole data set is fig8/fig9's", profile_of(a, "detector-images")),
+    ))
+}
+
+// ---- the paired noise-free / noised runs (fig7, Appendix G.7; issue 11) ----
+
+/// An epoch (or a count) as printed: whole numbers without decimals, NaN as "-".
+fn whole(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        fmt(v)
+    }
+}
+
+/// fig7's per-run facts (`fig7_runs.csv`): the row of `model` ("noise-free" or "noised").
+fn noised_row(a: &Args, model: &str) -> std::result::Result<(ItemCsv, usize), Outcome> {
+    let t = ItemCsv::read(a, "fig7", "fig7_runs.csv")?;
+    let Ok(m) = t.strs("model") else { return Err(Outcome::new("-", Verdict::NotCheckableHere, "fig7_runs.csv has no model column")) };
+    match m.iter().position(|x| *x == model) {
+        Some(i) => Ok((t, i)),
+        None => Err(Outcome::new("-", Verdict::NotCheckableHere, format!("fig7_runs.csv has no {model} row"))),
+    }
+}
+
+/// The order of the 90th percentiles of ||grad d/d|| (noised vs noise-free, per checkpoint
+/// epoch) before the noise-free collapse (`part: before`) or from it on (`part: after`).
+fn noised_vs_plain(a: &Args) -> Result<Outcome> {
+    let part = a.str("part")?;
+    if part != "before" && part != "after" {
+        bail!("args.part must be before or after, got {part}");
+    }
+    let share = a.f64("share")?;
+    let paper_collapse = a.usize("paper_collapse")?;
+    let (r, i) = match noised_row(a, "noise-free") {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let (collapse, epochs) = (r.f64s("collapse_epoch")?[i], r.f64s("epochs")?[i]);
+    let profile = profile_of(a, "fig7");
+    if !collapse.is_finite() && part == "after" {
+        return Ok(Outcome::new(
+            "-",
+            Verdict::NotCheckableHere,
+            format!("the noise-free run does not collapse by the written rule in its {} epochs (profile {profile}), so there is no after (the paper's collapse: epoch {paper_collapse})", whole(epochs)),
+        ));
+    }
+    let t = match ItemCsv::read(a, "fig7", "fig7_summary.csv") {
+        Ok(t) => t,
+        Err(o) => return Ok(o),
+    };
+    let (ep, model, noise, drawn, p90, p50) = (t.f64s("epoch")?, t.strs("model")?, t.strs("d_noise")?, t.f64s("drawn")?, t.f64s("p90")?, t.f64s("p50")?);
+    let value = |e: f64, m: &str, n: Option<&str>, v: &[f64]| (0..ep.len()).find(|&j| ep[j] == e && model[j] == m && n.map_or(drawn[j] == 1.0, |n| noise[j] == n)).map(|j| v[j]);
+    let mut es: Vec<f64> = ep.clone();
+    es.sort_by(f64::total_cmp);
+    es.dedup();
+    let es: Vec<f64> = es.into_iter().filter(|&e| if part == "before" { !(e >= collapse) } else { e >= collapse }).collect();
+    if es.is_empty() {
+        return Ok(Outcome::new("-", Verdict::NotCheckableHere, format!("no checkpoint epoch {part} the collapse at epoch {}", whole(collapse))));
+    }
+    // (noised lower, epochs) for the drawn evaluation of the noised D, then for each d_noise.
+    let count = |n: Option<&str>, v: &[f64]| {
+        es.iter().filter(|&&e| matches!((value(e, "noised", n, v), value(e, "noise-free", None, v)), (Some(x), Some(y)) if x < y)).count()
+    };
+    let n = es.len();
+    let lower = count(None, &p90);
+    let want = if part == "before" { lower } else { n - lower };
+    let drawn_noise = (0..ep.len()).find(|&j| model[j] == "noised" && drawn[j] == 1.0).map_or("?", |j| noise[j]);
+    let span = format!("epochs {}..{}", whole(es[0]), whole(es[n - 1]));
+    let word = if part == "before" { "lower" } else { "higher" };
+    let other = |nm: &str, v: &[f64], what: &str| {
+        let c = count(Some(nm), v);
+        format!("{what} with D noise {nm}: {} of {n}", if part == "before" { c } else { n - c })
+    };
+    Ok(Outcome::holds_if(
+        want as f64 >= share * n as f64,
+        format!("noised 90th percentile {word} in {want} of {n} checkpoint epochs ({span}) {}", if collapse.is_finite() { format!("{part} the noise-free collapse at epoch {}", whole(collapse)) } else { "(no collapse: every epoch counts as before)".into() }),
+        format!(
+            "fig7 (profile {profile}, {} epochs; the paper: collapse at {paper_collapse}); the noised D as drawn has its noise {drawn_noise}; {}; {}; medians {word}: {} of {n}",
+            whole(epochs),
+            other("on", &p90, "90th percentiles"),
+            other("off", &p90, "90th percentiles"),
+            { let c = count(None, &p50); if part == "before" { c } else { n - c } }
+        ),
+    ))
+}
+
+/// App. G.7: the noised GAN does not collapse (written rule, over the run's own length).
+fn noised_no_collapse(a: &Args) -> Result<Outcome> {
+    let (t, i) = match noised_row(a, "noised") {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let (col, epochs) = (t.f64s("collapse_epoch")?[i], t.f64s("epochs")?[i]);
+    let paper_epochs = a.usize("paper_epochs")?;
+    let plain = noised_row(a, "noise-free").ok().map(|(t, i)| t.f64s("collapse_epoch").map(|v| v[i]).unwrap_or(f64::NAN));
+    let plain_note = match plain {
+        Some(c) if c.is_finite() => format!("the noise-free run of the pair collapses at epoch {} in the same length", whole(c)),
+        _ => "the noise-free run of the pair does not collapse in this length either, so the length cannot tell the two apart".into(),
+    };
+    Ok(Outcome::holds_if(
+        !col.is_finite(),
+        if col.is_finite() { format!("the noised run collapses at epoch {} by the written rule", whole(col)) } else { format!("no collapse by the written rule in {} epochs", whole(epochs)) },
+        format!("fig7 (profile {}): judged over {} epochs, the paper over {paper_epochs}; {plain_note}", profile_of(a, "fig7"), whole(epochs)),
+    ))
+}
+
+/// App. G.7: Algorithm 2 stops on the noised run, where samples are still good.
+fn noised_detector_stop(a: &Args) -> Result<Outcome> {
+    let (t, i) = match noised_row(a, "noised") {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let (stop, epochs) = (t.f64s("stop_epoch")?[i], t.f64s("epochs")?[i]);
+    let reason = t.strs("stop_reason")?[i].to_string();
+    let (fs, fb, fe, cs, ce) = (t.f64s("fid_stop")?[i], t.f64s("fid_best")?[i], t.f64s("fid_end")?[i], t.f64s("classes_stop")?[i], t.f64s("classes_end")?[i]);
+    Ok(Outcome::holds_if(
+        stop.is_finite(),
+        if stop.is_finite() {
+            format!("stops at epoch {} ({reason}); FID at the stop {}, best earlier checkpoint {}, end {}; classes covered {} at the stop, {} at the end", whole(stop), fmt(fs), fmt(fb), fmt(fe), whole(cs), whole(ce))
+        } else {
+            format!("Algorithm 2 does not stop the noised run in its {} epochs (FID at the end {}, {} classes covered)", whole(epochs), fmt(fe), whole(ce))
+        },
+        format!(
+            "the noised run's own monitor (fig7_runs.csv, profile {}, {} epochs; warm-up and thresholds of configs/images.yaml); the noise-free run of the pair: {}",
+            profile_of(a, "fig7"),
+            whole(epochs),
+            match noised_row(a, "noise-free").ok().and_then(|(t, i)| t.f64s("stop_epoch").ok().map(|v| v[i])) {
+                Some(s) if s.is_finite() => format!("stopped at epoch {}", whole(s)),
+                _ => "not stopped either".into(),
+            }
+        ),
     ))
 }
