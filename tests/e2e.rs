@@ -49,10 +49,12 @@ fn unknown_item_lists_the_valid_ids() {
 }
 
 #[test]
-fn pending_item_says_what_it_waits_for() {
-    let o = run(&["mitigations-gmm"]);
-    assert!(!o.status.success());
-    assert!(error_line(&o).contains("not built yet: it needs"), "{}", error_line(&o));
+fn every_catalogue_item_is_built() {
+    let o = run(&["list", "--out", temp_dir("list").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = stdout(&o);
+    assert!(listed.lines().count() > 30, "{listed}");
+    assert!(!listed.contains("pending"), "items still pending:\n{listed}");
 }
 
 #[test]
@@ -200,6 +202,38 @@ fn sharded_runs_assemble_to_the_outputs_of_one_unsharded_call() {
     let o = run(&["fig2", "--shard", "0/2", "--out", temp_dir("shard-fig2").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(error_line(&o).contains("has no many-seed runs"), "{}", stderr(&o));
+}
+
+#[test]
+fn mitigations_gmm_runs_every_remedy_and_names_a_bad_setting() {
+    let cfg = tiny_gmm_configs("mitig-cfg");
+    let write = |variants: &str| {
+        std::fs::write(cfg.join("mitigations-gmm.yaml"), format!("seeds: 2\nepochs: 4\npersist: 2\ncheckpoint_every: 1\nwidth: 900\nheight: 600\nvariants:\n{variants}")).unwrap()
+    };
+    write(
+        "  - name: plain\n  - name: instance noise\n    remedies: {instance_noise: {sd: 0.1, anneal_epochs: 2}}\n  - name: minimax\n    remedies: {minimax: true}\n\
+         \x20 - name: wgan\n    remedies: {wgan_gp: {lambda: 10.0, critic_steps: 2}}\n    optimizer: {kind: adam, beta1: 0.5, beta2: 0.9, eps: 1.0e-8}\n    lr_g: 1.0e-4\n    lr_d: 1.0e-4\n\
+         \x20 - name: sn\n    remedies: {spectral_norm: {power_iterations: 1}}\n  - name: mbd\n    remedies: {minibatch_discrimination: {kernels: 2, kernel_dim: 2}}\n\
+         \x20 - name: fm\n    remedies: {feature_matching: true}\n  - name: ttur\n    lr_d: 0.09\n  - name: unrolled\n    remedies: {unrolled_steps: 2}\n\
+         \x20 - name: ms\n    remedies: {mode_seeking: {lambda: 1.0}}\n",
+    );
+    let out = temp_dir("mitig-out");
+    let o = run(&["mitigations-gmm", "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["mitigations_gmm.png", "mitigations_gmm_summary.csv", "mitigations_gmm_epochs.csv", "mitigations_gmm_runs.csv"] {
+        assert!(out.join("mitigations-gmm").join(f).is_file(), "missing {f}");
+    }
+    let summary = std::fs::read_to_string(out.join("mitigations-gmm/mitigations_gmm_summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 10, "a row per remedy:\n{summary}");
+    assert!(summary.contains("thresholds do not apply"), "WGAN-GP's row says what Algorithm 2 monitors: {summary}");
+    // An unknown remedy and an out-of-range setting: one line naming the key and the file.
+    for (variants, key) in [("  - name: typo\n    remedies: {spectral_nrom: {}}\n", "spectral_nrom"), ("  - name: neg\n    remedies: {wgan_gp: {lambda: -1.0}}\n", "remedies.wgan_gp.lambda")] {
+        write(variants);
+        let o = run(&["mitigations-gmm", "--out", temp_dir("mitig-bad").to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]);
+        assert!(!o.status.success());
+        let l = failed_line(&o, "mitigations-gmm");
+        assert!(l.contains(key) && l.contains("mitigations-gmm.yaml"), "{l}");
+    }
 }
 
 #[test]

@@ -7,11 +7,11 @@ use crate::items::{self, RunFn};
 #[derive(Clone, Copy)]
 pub enum Status {
     Ready(RunFn),
-    /// Not implemented yet; says what it waits for.
+    /// Not implemented yet; says what it waits for. (Every item of SPEC.md is built today; the
+    /// variant stays for items catalogued before they are built.)
+    #[allow(dead_code)]
     Pending(&'static str),
 }
-
-const NO_ISSUE: &str = "work no issue has taken yet";
 
 /// The items whose runs are many seeds of the mixture: they take `--shard i/n`.
 pub const SHARDABLE: &[&str] = &["table1", "detector-gmm", "dgap-gmm", "detector-baselines", "mitigations-gmm"];
@@ -64,7 +64,7 @@ pub fn entries() -> Vec<Entry> {
         entry!("detector-gmm", [], "Algorithm 2 against ground-truth collapse over many GMM seeds", "GMM training", Ready(items::detector_gmm::run)),
         entry!("dgap-gmm", [], "Duality gaps along the GMM runs beside q_d, steepness and modes covered (beyond the paper)", "GMM training + duality gap", Ready(items::dgap_gmm::run)),
         entry!("detector-images", [], "Algorithm 2 against the written collapse rule on every image run", "image training", Ready(items::image_figs::detector_images)),
-        entry!("mitigations-gmm", [], "Each remedy of the notes on the 8-mode mixture", "GMM training", Pending(NO_ISSUE)),
+        entry!("mitigations-gmm", [], "Each remedy of the notes on the 8-mode mixture: collapse share, modes and quality over epochs, Algorithm 2", "GMM training", Ready(items::mitigations_gmm::run)),
         entry!("detector-baselines", [], "Collapse signals of the notes against Algorithm 2, thresholds tuned on half the seeds and judged on the other half", "GMM training", Ready(items::detector_baselines::run)),
     ]
 }

@@ -160,7 +160,9 @@ fn real_main() -> Result<()> {
                 .filter(|e| matches!(e.status, Status::Pending(_)))
                 .map(|e| e.id)
                 .collect();
-            eprintln!("not built yet (see `experiments list`): {}", pending.join(", "));
+            if !pending.is_empty() {
+                eprintln!("not built yet (see `experiments list`): {}", pending.join(", "));
+            }
             run_items(&ids, &c, true)
         }
         Command::Run { ids, common } => run_items(&ids, &common, false),

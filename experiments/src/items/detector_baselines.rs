@@ -15,7 +15,6 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use early_stopping::rules::{judge, quantile_grid, split_half, tune, Alg2Variant, Direction, Outcome, Reference, Score, ThresholdRule, Truth};
-use models::mlp::MlpConfig;
 use serde::Deserialize;
 use std::time::Instant;
 
@@ -283,7 +282,7 @@ fn costs(ctx: &Ctx, gs: &GmmSettings, run: &GmmRun, repeats: usize, dg_seconds: 
     let dir = gmm::run_dir(ctx, gs, run.seed)?;
     let ckpt = models::checkpoint::CheckpointDir::new(dir.file("checkpoints"));
     let last = ckpt.latest().ok_or_else(|| anyhow!("{}: no checkpoint to time the signals on (gmm.yaml checkpoint_every > 0 needed)", dir.path().display()))?;
-    let cfg = MlpConfig::new(gs.dim).with_g_hidden(gs.g_hidden.clone()).with_d_hidden(gs.d_hidden.clone()).with_d_noise_sd(gs.d_noise_sd);
+    let cfg = gs.mlp();
     let mix = gs.mixture()?;
     let data: Vec<f32> = {
         let (pts, _) = mix.sample(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(run.seed ^ 0xDA7A), gs.n_data);

@@ -18,7 +18,6 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use models::duality_gap::{duality_gaps, DualityGapSettings};
-use models::mlp::MlpConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -71,7 +70,7 @@ fn gaps_of(ctx: &Ctx, gs: &GmmSettings, s: &Settings, run: &GmmRun, epochs: &[us
     let draw = |salt: u64| -> Vec<f32> { mix.sample(&mut StdRng::seed_from_u64(run.seed ^ salt), s.gap_points).0.iter().flatten().map(|v| *v as f32).collect() };
     let (search, eval) = (draw(0x5EA4C4), draw(0xE7A10A));
     let ckpt = models::checkpoint::CheckpointDir::new(dir.file("checkpoints"));
-    let cfg = MlpConfig::new(gs.dim).with_g_hidden(gs.g_hidden.clone()).with_d_hidden(gs.d_hidden.clone()).with_d_noise_sd(gs.d_noise_sd);
+    let cfg = gs.mlp();
     let pb = ctx.progress(epochs.len() as u64, &format!("gaps, seed {}", run.seed));
     let key = GapKey { gaps: &ds, every: s.every, gap_points: s.gap_points };
     let r = stored_gaps(&dir, &key, run.seed, epochs, |e| {

@@ -55,6 +55,16 @@ pub struct GmmSettings {
     /// Networks saved every this many epochs in the run store (`checkpoints/`), for evaluations
     /// on finished runs (dgap-gmm's duality gaps); 0 = none.
     pub checkpoint_every: usize,
+    /// Remedies of the companion notes (`models::remedies`): none in gmm.yaml; mitigations-gmm
+    /// sets them per variant. Left out of the serialised settings when none, so the plain runs'
+    /// store folders are those of a build without remedies.
+    #[serde(default, skip_serializing_if = "models::Remedies::is_none")]
+    pub remedies: models::Remedies,
+    /// Optimizer of both networks: plain SGD when absent (Appendix F.2: "SGD optimizers"); a
+    /// remedy whose paper trains with Adam (WGAN-GP) sets it. Left out of the serialised settings
+    /// when absent, like `remedies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<models::OptimizerKind>,
 }
 
 impl GmmSettings {
@@ -84,6 +94,14 @@ impl GmmSettings {
             warmup: self.warmup,
             granularity: Granularity::Epoch,
         }
+    }
+    /// The networks of these settings (the remedies that change D's architecture included).
+    pub fn mlp(&self) -> MlpConfig {
+        MlpConfig::new(self.dim)
+            .with_g_hidden(self.g_hidden.clone())
+            .with_d_hidden(self.d_hidden.clone())
+            .with_d_noise_sd(self.d_noise_sd)
+            .with_remedies(&self.remedies)
     }
     /// The settings as YAML, for the outputs' provenance.
     pub fn yaml(&self) -> String {
@@ -198,12 +216,9 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
     let (pts, _) = mix.sample(&mut rng, s.n_data);
     let values: Vec<f32> = pts.iter().flatten().map(|v| *v as f32).collect();
     let data = InMemoryData::new(values.clone(), s.dim)?;
-    let cfg = MlpConfig::new(s.dim)
-        .with_g_hidden(s.g_hidden.clone())
-        .with_d_hidden(s.d_hidden.clone())
-        .with_d_noise_sd(s.d_noise_sd);
+    let cfg = s.mlp();
     let (g, d) = init_seeded::<B, _>(device, seed, |dv| (cfg.init_generator::<B>(dv), cfg.init_discriminator::<B>(dv)));
-    let mut gan = Gan::new(g, d, TrainConfig::sgd(s.lr_g, s.lr_d), device.clone());
+    let mut gan = Gan::try_new(g, d, TrainConfig { optimizer: s.optimizer.unwrap_or(models::OptimizerKind::Sgd), ..TrainConfig::sgd(s.lr_g, s.lr_d) }.with_remedies(s.remedies.clone()), device.clone()).map_err(|e| anyhow!("gmm settings: {e}"))?;
     let mut lc = LoopConfig::new(s.epochs, s.batch, seed);
     lc.steepness = SteepnessProbe::Exact { latents: s.steepness_latents };
     lc.monitor = Some(s.monitor());

@@ -28,6 +28,7 @@ pub mod gmm;
 pub mod image_figs;
 pub mod image_runs;
 pub mod kl_toy;
+pub mod mitigations_gmm;
 pub mod mode_distances;
 pub mod noised;
 pub mod ode;
