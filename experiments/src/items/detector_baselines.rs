@@ -53,6 +53,10 @@ struct RunData {
 }
 
 impl RunData {
+    /// The epoch an optional stop leaves the run at: the stop, else the end.
+    fn at(&self, stop: Option<usize>) -> usize {
+        stop.unwrap_or(self.covered.len() - 1).min(self.covered.len() - 1)
+    }
     fn series(&self, name: &str) -> (&[usize], &[f64]) {
         let (_, t, v) = self.series.iter().find(|s| s.0 == name).expect("series by name");
         (t, v)
@@ -138,7 +142,7 @@ fn outcomes(p: &Param, runs: &[&RunData], signal: &str) -> Vec<(Option<usize>, O
     runs.iter()
         .map(|d| {
             let s = stop_of(p, d, signal);
-            let q = d.quality[s.unwrap_or(d.quality.len() - 1).min(d.quality.len() - 1)];
+            let q = d.quality[d.at(s)];
             (s, judge(s, d.truth), q)
         })
         .collect()
@@ -284,10 +288,7 @@ fn costs(ctx: &Ctx, gs: &GmmSettings, run: &GmmRun, repeats: usize, dg_seconds: 
     let last = ckpt.latest().ok_or_else(|| anyhow!("{}: no checkpoint to time the signals on (gmm.yaml checkpoint_every > 0 needed)", dir.path().display()))?;
     let cfg = gs.mlp();
     let mix = gs.mixture()?;
-    let data: Vec<f32> = {
-        let (pts, _) = mix.sample(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(run.seed ^ 0xDA7A), gs.n_data);
-        pts.iter().flatten().map(|v| *v as f32).collect()
-    };
+    let data = gs.data_set(run.seed)?;
     let med = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
@@ -413,7 +414,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             .collect();
         leads.sort_by(|a, b| a.total_cmp(b));
         let lead = leads.get(leads.len() / 2).copied().unwrap_or(f64::NAN);
-        let modes = jo.iter().zip(&judged).map(|((st, _, _), r)| r.covered[st.unwrap_or(r.covered.len() - 1).min(r.covered.len() - 1)] as f64).sum::<f64>() / judged.len().max(1) as f64;
+        let modes = jo.iter().zip(&judged).map(|((st, _, _), r)| r.covered[r.at(*st)] as f64).sum::<f64>() / judged.len().max(1) as f64;
         let ms = cost_of(d.cost);
         let tuned = if d.candidates.len() == 1 { format!("not tuned: {}", best.describe()) } else { best.describe() };
         md.push_str(&format!(
@@ -459,7 +460,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
                     (Some(a), Some(c)) => c as f64 - *a as f64,
                     _ => f64::NAN,
                 });
-                r_modes.push(r.covered[st.unwrap_or(r.covered.len() - 1).min(r.covered.len() - 1)] as i64);
+                r_modes.push(r.covered[r.at(*st)] as i64);
                 r_collapse.push(r.truth.collapse.map_or(-1, |v| v as i64));
                 r_fitted.push(r.truth.fitted as i64);
                 stops.push(*st);

@@ -103,6 +103,11 @@ impl GmmSettings {
             .with_d_noise_sd(self.d_noise_sd)
             .with_remedies(&self.remedies)
     }
+    /// The fixed data set of the run with `seed` (`n_data x dim`), drawn once per run.
+    pub fn data_set(&self, seed: u64) -> Result<Vec<f32>> {
+        let (pts, _) = self.mixture()?.sample(&mut StdRng::seed_from_u64(seed ^ 0xDA7A), self.n_data);
+        Ok(pts.iter().flatten().map(|v| *v as f32).collect())
+    }
     /// The settings as YAML, for the outputs' provenance.
     pub fn yaml(&self) -> String {
         serde_yaml::to_string(self).unwrap_or_default()
@@ -212,9 +217,7 @@ fn run_generic<B: models::burn::tensor::backend::AutodiffBackend>(
     progress: &indicatif::ProgressBar,
 ) -> Result<GmmRun> {
     let mix = s.mixture()?;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0xDA7A);
-    let (pts, _) = mix.sample(&mut rng, s.n_data);
-    let values: Vec<f32> = pts.iter().flatten().map(|v| *v as f32).collect();
+    let values = s.data_set(seed)?;
     let data = InMemoryData::new(values.clone(), s.dim)?;
     let cfg = s.mlp();
     let (g, d) = init_seeded::<B, _>(device, seed, |dv| (cfg.init_generator::<B>(dv), cfg.init_discriminator::<B>(dv)));

@@ -190,7 +190,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         t_reasons.push(reason_text);
         t_secs.push(secs);
         // Per epoch across seeds.
-        let mut band = (vec![], vec![], vec![]);
+        let (mut band, mut hq_line) = ((vec![], vec![], vec![]), vec![]);
         for e in 0..=s.epochs {
             let cov: Vec<f64> = rs.iter().map(|r| r.quality[e].covered as f64).collect();
             let hq: Vec<f64> = rs.iter().map(|r| r.quality[e].hq).collect();
@@ -207,9 +207,8 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
             band.0.push((e as f64, a));
             band.1.push((e as f64, b));
             band.2.push((e as f64, c));
-            let _ = (x, z);
+            hq_line.push((e as f64, modes as f64 * y));
         }
-        let hq_line: Vec<(f64, f64)> = (0..=s.epochs).map(|e| (e as f64, modes as f64 * quartiles(&rs.iter().map(|r| r.quality[e].hq).collect::<Vec<_>>()).1)).collect();
         panels.push((format!("{}: {collapsed}/{} collapsed", v.name, rs.len()), band, hq_line, stop_med));
     }
     md.push_str("\nWhat Algorithm 2 monitors under each remedy:\n\n");
