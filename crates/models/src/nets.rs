@@ -256,4 +256,76 @@ mod tests {
         }
         assert_eq!(n, want);
     }
+
+    /// Gradients of `x`, weight and bias of `conv2d` and `conv_transpose2d` on Flex (whose weight
+    /// gradients and transposed convolution the carried patch computes, patches/burn-flex) against
+    /// burn-ndarray, over strides, paddings, dilations, groups and output paddings.
+    #[test]
+    fn flex_conv_gradients_agree_with_ndarray() {
+        use burn::backend::Autodiff;
+        use burn::tensor::module::{conv2d, conv_transpose2d};
+        use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+
+        fn grads<B: burn::tensor::backend::AutodiffBackend>(
+            device: &B::Device,
+            transpose: bool,
+            x: &[f32],
+            xs: [usize; 4],
+            w: &[f32],
+            ws: [usize; 4],
+            bias: &[f32],
+            s: [usize; 2],
+            p: [usize; 2],
+            d: [usize; 2],
+            po: [usize; 2],
+            groups: usize,
+        ) -> [Vec<f32>; 4] {
+            let x = Tensor::<B, 4>::from_data(TensorData::new(x.to_vec(), xs), device).require_grad();
+            let w = Tensor::<B, 4>::from_data(TensorData::new(w.to_vec(), ws), device).require_grad();
+            let b = Tensor::<B, 1>::from_data(TensorData::new(bias.to_vec(), [bias.len()]), device).require_grad();
+            let y = if transpose {
+                conv_transpose2d(x.clone(), w.clone(), Some(b.clone()), ConvTransposeOptions::new(s, p, po, d, groups))
+            } else {
+                conv2d(x.clone(), w.clone(), Some(b.clone()), ConvOptions::new(s, p, d, groups))
+            };
+            // A weighted sum, so that every output position has its own gradient.
+            let n = y.dims().iter().product::<usize>();
+            let wts: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+            let loss = (y.clone() * Tensor::<B, 4>::from_data(TensorData::new(wts, y.dims()), device)).sum();
+            let g = loss.backward();
+            let v = |t: Tensor<B::InnerBackend, 4>| t.into_data().to_vec::<f32>().unwrap();
+            [
+                to_vec(y.inner()),
+                v(x.grad(&g).unwrap()),
+                v(w.grad(&g).unwrap()),
+                b.grad(&g).unwrap().into_data().to_vec::<f32>().unwrap(),
+            ]
+        }
+        // (transpose, x dims, c_out, kernel, stride, padding, dilation, output padding, groups)
+        let cases = [
+            (false, [6, 1, 28, 28], 16, [4, 4], [2, 2], [1, 1], [1, 1], [0, 0], 1),
+            (false, [5, 16, 14, 14], 32, [4, 4], [2, 2], [1, 1], [1, 1], [0, 0], 1),
+            (false, [3, 32, 7, 7], 1, [7, 7], [1, 1], [0, 0], [1, 1], [0, 0], 1),
+            (false, [4, 6, 9, 8], 4, [3, 2], [2, 1], [2, 0], [2, 1], [0, 0], 2),
+            (true, [6, 20, 1, 1], 32, [7, 7], [1, 1], [0, 0], [1, 1], [0, 0], 1),
+            (true, [5, 32, 7, 7], 16, [4, 4], [2, 2], [1, 1], [1, 1], [0, 0], 1),
+            (true, [4, 16, 14, 14], 1, [4, 4], [2, 2], [1, 1], [1, 1], [0, 0], 1),
+            (true, [3, 6, 5, 4], 4, [3, 3], [2, 3], [1, 2], [1, 2], [1, 2], 2),
+        ];
+        for (i, &(transpose, xs, c_out, k, s, p, d, po, groups)) in cases.iter().enumerate() {
+            let ws = if transpose { [xs[1], c_out / groups, k[0], k[1]] } else { [c_out, xs[1] / groups, k[0], k[1]] };
+            let x = values(xs.iter().product());
+            let w: Vec<f32> = values(ws.iter().product::<usize>() + 3)[3..].iter().map(|v| v * 0.1).collect();
+            let bias: Vec<f32> = (0..c_out).map(|c| c as f32 * 0.05 - 0.1).collect();
+            let ours = grads::<Autodiff<Flex>>(&flex_device(), transpose, &x, xs, &w, ws, &bias, s, p, d, po, groups);
+            let reference = grads::<Autodiff<NdArray>>(&ndarray_device(), transpose, &x, xs, &w, ws, &bias, s, p, d, po, groups);
+            for (what, (a, b)) in ["output", "x grad", "weight grad", "bias grad"].iter().zip(ours.iter().zip(&reference)) {
+                assert_eq!(a.len(), b.len(), "case {i} {what}");
+                let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
+                for (j, (u, v)) in a.iter().zip(b).enumerate() {
+                    assert!((u - v).abs() <= 2e-5 * scale, "case {i} {what}[{j}]: flex {u} vs ndarray {v}");
+                }
+            }
+        }
+    }
 }

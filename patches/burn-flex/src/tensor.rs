@@ -563,7 +563,7 @@ fn collapse_for_copy(shape: &[usize], strides: &[isize]) -> CollapsedLayout {
 
 // [gan-workbench patch] `GANWB_FLEX_UNPATCHED=1` in the environment takes upstream's
 // element-by-element path instead, so that one binary measures both (read once per process).
-fn temp_ab_unpatched() -> bool {
+pub(crate) fn temp_ab_unpatched() -> bool {
     static U: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *U.get_or_init(|| std::env::var("GANWB_FLEX_UNPATCHED").is_ok())
 }

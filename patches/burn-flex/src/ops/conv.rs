@@ -1322,6 +1322,13 @@ fn should_use_small_channel_conv(
     if options.stride[0] != 1 || options.padding[0] != 0 || options.dilation[0] != 1 {
         return false;
     }
+    // [gan-workbench patch, see patches/burn-flex/README.md] Strided convs stay on im2col +
+    // GEMM: the direct path's inner loop is a strided gather that does not vectorise (a DCGAN's
+    // 1 -> 16 channel, stride-2 first layer ran at about 2 GFLOP/s here, several times slower
+    // than the GEMM path).
+    if (options.stride[1] != 1 || options.stride[2] != 1) && !crate::tensor::temp_ab_unpatched() {
+        return false;
+    }
 
     let channels_in = x_shape[1];
     let channels_out = w_shape[0];

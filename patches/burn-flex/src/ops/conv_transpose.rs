@@ -19,7 +19,7 @@ use burn_std::{Bytes, Shape, f16};
 
 use crate::{FlexTensor, Layout};
 
-use super::conv_common::{add_bias, squeeze_3d_to_1d, squeeze_3d_to_2d};
+use super::conv_common::{squeeze_3d_to_1d, squeeze_3d_to_2d};
 
 /// Generates a conv_transpose3d typed function.
 macro_rules! conv_transpose3d_typed {
@@ -30,7 +30,7 @@ macro_rules! conv_transpose3d_typed {
             bias: Option<FlexTensor>,
             options: &ConvTransposeOptions<3>,
         ) -> FlexTensor {
-            conv_transpose3d_impl::<$T>(x, weight, bias, options, $dtype, $zero, $gemm_fn, $add_fn)
+            conv_transpose3d_impl::<$T, _>(x, weight, bias, options, $dtype, $zero, $gemm_fn, $add_fn)
         }
     };
 }
@@ -197,7 +197,10 @@ type ConvTransposeGemmFn<T> = fn(&mut [T], &[T], &[T], usize, usize, usize);
 
 /// 3D transposed convolution via GEMM + col2im.
 #[allow(clippy::too_many_arguments)]
-fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_backend::Element>(
+// [gan-workbench patch] `add_fn` is a generic closure, not a `fn` pointer: upstream's pointer
+// was called once per scattered element and per bias element, never inlined.
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose3d_impl<T, A>(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
@@ -205,8 +208,12 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
     dtype: DType,
     zero: T,
     gemm_fn: ConvTransposeGemmFn<T>,
-    add_fn: fn(T, T) -> T,
-) -> FlexTensor {
+    add_fn: A,
+) -> FlexTensor
+where
+    T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_backend::Element,
+    A: Fn(T, T) -> T + Copy + Send + Sync,
+{
     let x = x.to_contiguous();
     let weight = weight.to_contiguous();
 
@@ -269,10 +276,22 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
         .expect("conv_transpose: output dimensions would overflow");
     let mut output = vec![zero; output_size];
 
-    // Reuse columns buffer across (batch, group) iterations; GEMM overwrites it fully.
-    let mut columns = vec![zero; columns_len];
-
-    for b in 0..batch_size {
+    // [gan-workbench patch, see patches/burn-flex/README.md] Upstream runs the batch on one
+    // thread (its GEMM goes parallel only above 192^3 multiply-adds) and tests every column
+    // index against the output's bounds in the innermost loop. Batch elements own disjoint
+    // output slices, so they run in parallel; the valid input ranges of each kernel tap are
+    // computed once per row. Every output element receives the same terms in the same order
+    // (kernel taps in (kd, kh, kw) order) as upstream, so the values are bit for bit the same.
+    let per_batch = out_channels * out_spatial;
+    let geometry = Col2im {
+        k: [kernel_d, kernel_h, kernel_w],
+        input: [in_d, in_h, in_w],
+        output: [out_d, out_h, out_w],
+        stride: [stride_d, stride_h, stride_w],
+        padding: [pad_d, pad_h, pad_w],
+        dilation: [dilation_d, dilation_h, dilation_w],
+    };
+    let one_batch = |b: usize, out_b: &mut [T], columns: &mut [T]| {
         for g in 0..groups {
             let ic_start = g * in_channels_per_group;
             let oc_start = g * out_channels_per_group;
@@ -284,7 +303,7 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
             let w_group = &w_data[w_offset..w_offset + in_channels_per_group * col_ch];
 
             gemm_fn(
-                &mut columns,
+                columns,
                 w_group,
                 x_group,
                 col_ch,
@@ -292,75 +311,45 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
                 in_spatial,
             );
 
-            // col2im: scatter columns into output for this (batch, group)
-            let out_base = b * out_channels * out_spatial;
             for oc in 0..out_channels_per_group {
-                let out_ch_base = out_base + (oc_start + oc) * out_spatial;
-                let oc_col_base = oc * k_spatial;
-
-                for kd in 0..kernel_d {
-                    for kh in 0..kernel_h {
-                        for kw in 0..kernel_w {
-                            let k_idx = kd * kernel_h * kernel_w + kh * kernel_w + kw;
-                            let col_base = (oc_col_base + k_idx) * in_spatial;
-
-                            for id in 0..in_d {
-                                let od_raw = id * stride_d + kd * dilation_d;
-                                if od_raw < pad_d {
-                                    continue;
-                                }
-                                let od = od_raw - pad_d;
-                                if od >= out_d {
-                                    continue;
-                                }
-
-                                for ih in 0..in_h {
-                                    let oh_raw = ih * stride_h + kh * dilation_h;
-                                    if oh_raw < pad_h {
-                                        continue;
-                                    }
-                                    let oh = oh_raw - pad_h;
-                                    if oh >= out_h {
-                                        continue;
-                                    }
-
-                                    for iw in 0..in_w {
-                                        let ow_raw = iw * stride_w + kw * dilation_w;
-                                        if ow_raw < pad_w {
-                                            continue;
-                                        }
-                                        let ow = ow_raw - pad_w;
-                                        if ow >= out_w {
-                                            continue;
-                                        }
-
-                                        let s = id * in_h * in_w + ih * in_w + iw;
-                                        let val = columns[col_base + s];
-                                        let out_idx =
-                                            out_ch_base + od * out_h * out_w + oh * out_w + ow;
-                                        output[out_idx] = add_fn(output[out_idx], val);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                let out_ch = &mut out_b[(oc_start + oc) * out_spatial..(oc_start + oc + 1) * out_spatial];
+                let cols = &columns[oc * k_spatial * in_spatial..(oc + 1) * k_spatial * in_spatial];
+                geometry.scatter_add(cols, out_ch, add_fn);
+            }
+        }
+    };
+    if batch_size > 0 && per_batch > 0 {
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            output
+                .par_chunks_mut(per_batch)
+                .enumerate()
+                .for_each_init(|| vec![zero; columns_len], |columns, (b, out_b)| {
+                    one_batch(b, out_b, columns)
+                });
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let mut columns = vec![zero; columns_len];
+            for (b, out_b) in output.chunks_mut(per_batch).enumerate() {
+                one_batch(b, out_b, &mut columns);
             }
         }
     }
 
-    // Add bias if present
+    // Add bias if present ([gan-workbench patch]: inline, per channel run).
     if let Some(bias) = bias {
         let bias = bias.to_contiguous();
         let bias_data: &[T] = bias.storage();
-        add_bias(
-            &mut output,
-            bias_data,
-            batch_size,
-            out_channels,
-            out_spatial,
-            add_fn,
-        );
+        if out_spatial > 0 {
+            for (i, plane) in output.chunks_mut(out_spatial).enumerate() {
+                let v = bias_data[i % out_channels];
+                for o in plane.iter_mut() {
+                    *o = add_fn(*o, v);
+                }
+            }
+        }
     }
 
     let out_shape = Shape::from(vec![batch_size, out_channels, out_d, out_h, out_w]);
@@ -369,6 +358,77 @@ fn conv_transpose3d_impl<T: bytemuck::Pod + Clone + Copy + Send + Sync + burn_ba
         Layout::contiguous(out_shape),
         dtype,
     )
+}
+
+/// [gan-workbench patch] col2im of one output channel: `cols` is `[k_spatial, in_spatial]`
+/// (row = kernel tap (kd, kh, kw), column = input position), each value added to the output
+/// position `i * stride + k * dilation - padding` when that lies inside the output.
+struct Col2im {
+    k: [usize; 3],
+    input: [usize; 3],
+    output: [usize; 3],
+    stride: [usize; 3],
+    padding: [usize; 3],
+    dilation: [usize; 3],
+}
+
+impl Col2im {
+    /// Input positions `i` in `[lo, hi)` with `0 <= i * stride + offset - padding < out_size`.
+    fn range(&self, axis: usize, k: usize) -> (usize, usize) {
+        let offset = k * self.dilation[axis];
+        let (padding, stride) = (self.padding[axis], self.stride[axis]);
+        let (in_size, out_size) = (self.input[axis], self.output[axis]);
+        let lo = if padding > offset { (padding - offset).div_ceil(stride) } else { 0 };
+        let hi = if out_size + padding > offset {
+            (out_size - 1 + padding - offset) / stride + 1
+        } else {
+            0
+        };
+        let (lo, hi) = (lo.min(in_size), hi.min(in_size));
+        (lo, hi.max(lo))
+    }
+
+    #[inline(always)]
+    fn scatter_add<T: Copy>(&self, cols: &[T], out: &mut [T], add_fn: impl Fn(T, T) -> T) {
+        let [kd_n, kh_n, kw_n] = self.k;
+        let [_, in_h, in_w] = self.input;
+        let [_, out_h, out_w] = self.output;
+        let in_spatial = self.input.iter().product::<usize>();
+        for kd in 0..kd_n {
+            let (d_lo, d_hi) = self.range(0, kd);
+            for kh in 0..kh_n {
+                let (h_lo, h_hi) = self.range(1, kh);
+                for kw in 0..kw_n {
+                    let (w_lo, w_hi) = self.range(2, kw);
+                    if w_lo >= w_hi {
+                        continue;
+                    }
+                    let k_idx = (kd * kh_n + kh) * kw_n + kw;
+                    let col = &cols[k_idx * in_spatial..(k_idx + 1) * in_spatial];
+                    let sw = self.stride[2];
+                    for id in d_lo..d_hi {
+                        let od = id * self.stride[0] + kd * self.dilation[0] - self.padding[0];
+                        for ih in h_lo..h_hi {
+                            let oh = ih * self.stride[1] + kh * self.dilation[1] - self.padding[1];
+                            let src = &col[(id * in_h + ih) * in_w..][w_lo..w_hi];
+                            let ow0 = w_lo * sw + kw * self.dilation[2] - self.padding[2];
+                            let row = &mut out[(od * out_h + oh) * out_w..(od * out_h + oh + 1) * out_w];
+                            if sw == 1 {
+                                for (o, &v) in row[ow0..ow0 + src.len()].iter_mut().zip(src) {
+                                    *o = add_fn(*o, v);
+                                }
+                            } else {
+                                for (j, &v) in src.iter().enumerate() {
+                                    let o = &mut row[ow0 + j * sw];
+                                    *o = add_fn(*o, v);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 // ============================================================================

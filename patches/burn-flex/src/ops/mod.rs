@@ -98,6 +98,8 @@ pub mod comparison;
 mod conv_common;
 pub mod conv;
 pub mod conv_transpose;
+// [gan-workbench patch] conv2d by im2col + GEMM, conv2d / conv_transpose2d weight gradients (see conv_gemm.rs).
+mod conv_gemm;
 pub mod cumulative;
 pub mod deform_conv;
 pub mod expand;

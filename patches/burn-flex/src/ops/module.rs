@@ -64,6 +64,10 @@ impl ModuleOps<Flex> for Flex {
         bias: Option<FloatTensor<Flex>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        // [gan-workbench patch] im2col from NCHW + one GEMM per image (ops/conv_gemm.rs).
+        if super::conv_gemm::takes_conv2d(&x, &weight, &options) {
+            return super::conv_gemm::conv2d(x, weight, bias, &options);
+        }
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
             DType::F64 => conv::conv2d_f64(x, weight, bias, &options),
@@ -71,6 +75,71 @@ impl ModuleOps<Flex> for Flex {
             DType::BF16 => conv::conv2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv2d: unsupported dtype {:?}", dtype),
         }
+    }
+
+    // [gan-workbench patch, see patches/burn-flex/README.md] Weight gradients by im2col + GEMM
+    // over the batch (ops/conv_gemm.rs) instead of burn-backend's default, a forward conv2d of
+    // batch-swapped tensors. `GANWB_FLEX_UNPATCHED=1` takes the default again (A/B measurements).
+    fn conv2d_weight_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        if crate::tensor::temp_ab_unpatched() && options.groups == 1 {
+            // burn-backend's conv2d_weight_grad_no_groups, verbatim in effect.
+            let weight_shape = weight.shape();
+            let x = Self::float_swap_dims(x, 0, 1);
+            let g = Self::float_swap_dims(output_grad, 0, 1);
+            let w = Self::conv2d(
+                x,
+                g,
+                None,
+                ConvOptions::new(options.dilation, options.padding, options.stride, 1),
+            );
+            let w = Self::float_swap_dims(w, 0, 1);
+            return Self::float_slice(
+                w,
+                &[
+                    burn_std::Slice::from(0..weight_shape[0]),
+                    burn_std::Slice::from(0..weight_shape[1]),
+                    burn_std::Slice::from(0..weight_shape[2]),
+                    burn_std::Slice::from(0..weight_shape[3]),
+                ],
+            );
+        }
+        super::conv_gemm::conv2d_weight_backward(x, weight.shape(), output_grad, &options)
+    }
+
+    fn conv_transpose2d_weight_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Flex> {
+        if crate::tensor::temp_ab_unpatched() && options.groups == 1 {
+            // burn-backend's conv_transpose2d_weight_grad_no_groups, verbatim in effect.
+            let weight_shape = weight.shape();
+            let x = Self::float_swap_dims(x, 0, 1);
+            let g = Self::float_swap_dims(output_grad, 0, 1);
+            let w = Self::conv2d(
+                g,
+                x,
+                None,
+                ConvOptions::new(options.dilation, options.padding, options.stride, 1),
+            );
+            let w = Self::float_swap_dims(w, 0, 1);
+            return Self::float_slice(
+                w,
+                &[
+                    burn_std::Slice::from(0..weight_shape[0]),
+                    burn_std::Slice::from(0..weight_shape[1]),
+                    burn_std::Slice::from(0..weight_shape[2]),
+                    burn_std::Slice::from(0..weight_shape[3]),
+                ],
+            );
+        }
+        super::conv_gemm::conv_transpose2d_weight_backward(x, weight.shape(), output_grad, &options)
     }
 
     fn deform_conv2d(
