@@ -129,7 +129,11 @@ fn sum_f32_contiguous(data: &[f32]) -> f32 {
 fn sum_f32_parallel(data: &[f32]) -> f32 {
     const CHUNK_SIZE: usize = 64 * 1024; // 64K elements per chunk
 
-    data.par_chunks(CHUNK_SIZE)
+    // [gan-workbench patch, see patches/burn-flex/README.md] Upstream ended with rayon's
+    // `.sum()`, whose reduction tree follows the work stealing, so the same tensor could sum to
+    // different floats from run to run. The chunk sums are collected in order and added in order.
+    let partials: alloc::vec::Vec<f32> = data
+        .par_chunks(CHUNK_SIZE)
         .map(|chunk| {
             #[cfg(feature = "simd")]
             {
@@ -140,7 +144,8 @@ fn sum_f32_parallel(data: &[f32]) -> f32 {
                 chunk.iter().copied().sum::<f32>()
             }
         })
-        .sum()
+        .collect();
+    partials.into_iter().fold(0.0, |a, b| a + b)
 }
 
 fn sum_impl<E: Element + bytemuck::Pod + Default + core::iter::Sum>(
