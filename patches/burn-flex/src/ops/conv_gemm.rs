@@ -24,6 +24,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
+use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn_std::{Bytes, Shape};
 
@@ -154,7 +155,7 @@ impl Im2col {
 }
 
 /// Output positions `o` in `[lo, hi)` with `0 <= o * stride + offset - padding < in_size`.
-fn valid_range(
+pub(super) fn valid_range(
     offset: usize,
     padding: usize,
     stride: usize,
@@ -399,9 +400,7 @@ pub fn conv2d(
     let xs = x.layout().shape().clone();
     let ws = weight.layout().shape().clone();
     let out_size = |i: usize| {
-        (xs[2 + i] + 2 * options.padding[i] - options.dilation[i] * (ws[2 + i] - 1) - 1)
-            / options.stride[i]
-            + 1
+        calculate_conv_output_size(ws[2 + i], options.stride[i], options.padding[i], options.dilation[i], xs[2 + i])
     };
     let geom = Im2col::new(
         xs[1],
@@ -541,24 +540,14 @@ pub fn conv2d_weight_backward(
     output_grad: FlexTensor,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    let x = x.to_contiguous();
-    let g = output_grad.to_contiguous();
-    match x.dtype() {
-        DType::F32 => finish(
-            typed_conv2d_weight_grad(&x, &g, &weight_shape, options, 0.0f32, 1.0f32),
-            &weight_shape,
-            DType::F32,
-        ),
-        DType::F64 => finish(
-            typed_conv2d_weight_grad(&x, &g, &weight_shape, options, 0.0f64, 1.0f64),
-            &weight_shape,
-            DType::F64,
-        ),
-        DType::F16 | DType::BF16 => via_f32(x, g, |x, g| {
-            conv2d_weight_backward(x, weight_shape.clone(), g, options)
-        }),
-        dtype => panic!("conv2d_weight_backward: unsupported dtype {:?}", dtype),
-    }
+    weight_grad_by_dtype(
+        x,
+        output_grad,
+        weight_shape,
+        "conv2d_weight_backward",
+        |x, g, ws| typed_conv2d_weight_grad(x, g, ws, options, 0.0f32, 1.0f32),
+        |x, g, ws| typed_conv2d_weight_grad(x, g, ws, options, 0.0f64, 1.0f64),
+    )
 }
 
 /// Gradient of `conv_transpose2d` with respect to its weight (`[c_in, c_out / groups, k_h, k_w]`).
@@ -568,43 +557,44 @@ pub fn conv_transpose2d_weight_backward(
     output_grad: FlexTensor,
     options: &ConvTransposeOptions<2>,
 ) -> FlexTensor {
-    let x = x.to_contiguous();
-    let g = output_grad.to_contiguous();
-    match x.dtype() {
-        DType::F32 => finish(
-            typed_conv_transpose2d_weight_grad(&x, &g, &weight_shape, options, 0.0f32, 1.0f32),
-            &weight_shape,
-            DType::F32,
-        ),
-        DType::F64 => finish(
-            typed_conv_transpose2d_weight_grad(&x, &g, &weight_shape, options, 0.0f64, 1.0f64),
-            &weight_shape,
-            DType::F64,
-        ),
-        DType::F16 | DType::BF16 => via_f32(x, g, |x, g| {
-            conv_transpose2d_weight_backward(x, weight_shape.clone(), g, options)
-        }),
-        dtype => panic!("conv_transpose2d_weight_backward: unsupported dtype {:?}", dtype),
-    }
+    weight_grad_by_dtype(
+        x,
+        output_grad,
+        weight_shape,
+        "conv_transpose2d_weight_backward",
+        |x, g, ws| typed_conv_transpose2d_weight_grad(x, g, ws, options, 0.0f32, 1.0f32),
+        |x, g, ws| typed_conv_transpose2d_weight_grad(x, g, ws, options, 0.0f64, 1.0f64),
+    )
 }
 
-/// Half precision: the sums in f32, the result cast back (as flex's half-precision convs do).
-fn via_f32(
+/// The dtype dispatch both weight gradients share: f32 and f64 natively, half precision through
+/// f32 (the sums in f32, the result cast back, as flex's half-precision convs do).
+fn weight_grad_by_dtype(
     x: FlexTensor,
-    g: FlexTensor,
-    f: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+    output_grad: FlexTensor,
+    weight_shape: Shape,
+    what: &str,
+    f32_fn: impl Fn(&FlexTensor, &FlexTensor, &Shape) -> Vec<f32>,
+    f64_fn: impl Fn(&FlexTensor, &FlexTensor, &Shape) -> Vec<f64>,
 ) -> FlexTensor {
     use super::module::{cast_from_f32, cast_to_f32};
     use burn_std::{bf16, f16};
+    let x = x.to_contiguous();
+    let g = output_grad.to_contiguous();
     match x.dtype() {
-        DType::F16 => cast_from_f32::<f16>(
-            f(cast_to_f32(x, f16::to_f32), cast_to_f32(g, f16::to_f32)),
-            f16::from_f32,
-        ),
-        _ => cast_from_f32::<bf16>(
-            f(cast_to_f32(x, bf16::to_f32), cast_to_f32(g, bf16::to_f32)),
-            bf16::from_f32,
-        ),
+        DType::F32 => finish(f32_fn(&x, &g, &weight_shape), &weight_shape, DType::F32),
+        DType::F64 => finish(f64_fn(&x, &g, &weight_shape), &weight_shape, DType::F64),
+        DType::F16 => {
+            let (x, g) = (cast_to_f32(x, f16::to_f32), cast_to_f32(g, f16::to_f32));
+            let w = finish(f32_fn(&x, &g, &weight_shape), &weight_shape, DType::F32);
+            cast_from_f32::<f16>(w, f16::from_f32)
+        }
+        DType::BF16 => {
+            let (x, g) = (cast_to_f32(x, bf16::to_f32), cast_to_f32(g, bf16::to_f32));
+            let w = finish(f32_fn(&x, &g, &weight_shape), &weight_shape, DType::F32);
+            cast_from_f32::<bf16>(w, bf16::from_f32)
+        }
+        dtype => panic!("{what}: unsupported dtype {:?}", dtype),
     }
 }
 

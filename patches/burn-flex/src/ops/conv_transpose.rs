@@ -375,17 +375,14 @@ struct Col2im {
 impl Col2im {
     /// Input positions `i` in `[lo, hi)` with `0 <= i * stride + offset - padding < out_size`.
     fn range(&self, axis: usize, k: usize) -> (usize, usize) {
-        let offset = k * self.dilation[axis];
-        let (padding, stride) = (self.padding[axis], self.stride[axis]);
-        let (in_size, out_size) = (self.input[axis], self.output[axis]);
-        let lo = if padding > offset { (padding - offset).div_ceil(stride) } else { 0 };
-        let hi = if out_size + padding > offset {
-            (out_size - 1 + padding - offset) / stride + 1
-        } else {
-            0
-        };
-        let (lo, hi) = (lo.min(in_size), hi.min(in_size));
-        (lo, hi.max(lo))
+        // The positions counted are this conv's inputs; the bound is its output.
+        super::conv_gemm::valid_range(
+            k * self.dilation[axis],
+            self.padding[axis],
+            self.stride[axis],
+            self.output[axis],
+            self.input[axis],
+        )
     }
 
     #[inline(always)]

@@ -42,6 +42,24 @@ pub(crate) fn cast_from_f32<E: Element + Pod + Copy>(
     FlexTensor::new(bytes, Layout::contiguous(shape), E::dtype())
 }
 
+/// [gan-workbench patch] burn-backend's `conv2d_weight_grad_no_groups` and
+/// `conv_transpose2d_weight_grad_no_groups` in effect (kept for `GANWB_FLEX_UNPATCHED=1` A/B
+/// runs): `conv2d` of the batch-swapped `input` with the batch-swapped `kernel`, swapped back
+/// and cut to `weight_shape`. conv2d passes (x, output grad), conv_transpose2d (output grad, x).
+fn upstream_weight_grad(
+    input: FlexTensor,
+    kernel: FlexTensor,
+    weight_shape: Shape,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let input = Flex::float_swap_dims(input, 0, 1);
+    let kernel = Flex::float_swap_dims(kernel, 0, 1);
+    let w = Flex::float_swap_dims(Flex::conv2d(input, kernel, None, options), 0, 1);
+    let slices: alloc::vec::Vec<burn_std::Slice> =
+        (0..4).map(|d| burn_std::Slice::from(0..weight_shape[d])).collect();
+    Flex::float_slice(w, &slices)
+}
+
 impl ModuleOps<Flex> for Flex {
     fn conv1d(
         x: FloatTensor<Flex>,
@@ -87,26 +105,8 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         if crate::tensor::temp_ab_unpatched() && options.groups == 1 {
-            // burn-backend's conv2d_weight_grad_no_groups, verbatim in effect.
-            let weight_shape = weight.shape();
-            let x = Self::float_swap_dims(x, 0, 1);
-            let g = Self::float_swap_dims(output_grad, 0, 1);
-            let w = Self::conv2d(
-                x,
-                g,
-                None,
-                ConvOptions::new(options.dilation, options.padding, options.stride, 1),
-            );
-            let w = Self::float_swap_dims(w, 0, 1);
-            return Self::float_slice(
-                w,
-                &[
-                    burn_std::Slice::from(0..weight_shape[0]),
-                    burn_std::Slice::from(0..weight_shape[1]),
-                    burn_std::Slice::from(0..weight_shape[2]),
-                    burn_std::Slice::from(0..weight_shape[3]),
-                ],
-            );
+            let o = ConvOptions::new(options.dilation, options.padding, options.stride, 1);
+            return upstream_weight_grad(x, output_grad, weight.shape(), o);
         }
         super::conv_gemm::conv2d_weight_backward(x, weight.shape(), output_grad, &options)
     }
@@ -118,26 +118,8 @@ impl ModuleOps<Flex> for Flex {
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Flex> {
         if crate::tensor::temp_ab_unpatched() && options.groups == 1 {
-            // burn-backend's conv_transpose2d_weight_grad_no_groups, verbatim in effect.
-            let weight_shape = weight.shape();
-            let x = Self::float_swap_dims(x, 0, 1);
-            let g = Self::float_swap_dims(output_grad, 0, 1);
-            let w = Self::conv2d(
-                g,
-                x,
-                None,
-                ConvOptions::new(options.dilation, options.padding, options.stride, 1),
-            );
-            let w = Self::float_swap_dims(w, 0, 1);
-            return Self::float_slice(
-                w,
-                &[
-                    burn_std::Slice::from(0..weight_shape[0]),
-                    burn_std::Slice::from(0..weight_shape[1]),
-                    burn_std::Slice::from(0..weight_shape[2]),
-                    burn_std::Slice::from(0..weight_shape[3]),
-                ],
-            );
+            let o = ConvOptions::new(options.dilation, options.padding, options.stride, 1);
+            return upstream_weight_grad(output_grad, x, weight.shape(), o);
         }
         super::conv_gemm::conv_transpose2d_weight_backward(x, weight.shape(), output_grad, &options)
     }
