@@ -217,11 +217,22 @@ fn mitigations_gmm_runs_every_remedy_and_names_a_bad_setting() {
          \x20 - name: fm\n    remedies: {feature_matching: true}\n  - name: ttur\n    lr_d: 0.09\n  - name: unrolled\n    remedies: {unrolled_steps: 2}\n\
          \x20 - name: ms\n    remedies: {mode_seeking: {lambda: 1.0}}\n",
     );
+    // Two worker processes, then one run at a time, each on an empty store: the same runs.
+    let call = |out: &PathBuf, jobs: &str| {
+        bin().env("GAN_RUNS_DIR", temp_dir("mitig-runs")).args(["mitigations-gmm", "--jobs", jobs, "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]).output().unwrap()
+    };
     let out = temp_dir("mitig-out");
-    let o = run(&["mitigations-gmm", "--out", out.to_str().unwrap(), "--config-dir", cfg.to_str().unwrap()]);
+    let o = call(&out, "2");
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["mitigations_gmm.png", "mitigations_gmm_summary.csv", "mitigations_gmm_epochs.csv", "mitigations_gmm_runs.csv"] {
         assert!(out.join("mitigations-gmm").join(f).is_file(), "missing {f}");
+    }
+    let serial = temp_dir("mitig-out-1");
+    let o = call(&serial, "1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["mitigations_gmm_epochs.csv", "mitigations_gmm_runs.csv"] {
+        let (a, b) = (std::fs::read(out.join("mitigations-gmm").join(f)).unwrap(), std::fs::read(serial.join("mitigations-gmm").join(f)).unwrap());
+        assert!(a == b, "{f} differs between --jobs 2 and --jobs 1");
     }
     let summary = std::fs::read_to_string(out.join("mitigations-gmm/mitigations_gmm_summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 1 + 10, "a row per remedy:\n{summary}");

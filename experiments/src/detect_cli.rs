@@ -383,6 +383,7 @@ fn thresholds_from_data(name: &str, reading: VarianceReading, per_label: usize) 
         backend: models::BackendKind::Flex,
         jobs: 1,
         shard: None,
+        workers: None,
     };
     let loaded = match name {
         "mnist" => data::sets::load_mnist(&data_fetch::ensure(&ctx, Fetchable::Mnist)?, false)?,

@@ -67,7 +67,7 @@ struct Common {
     /// or cuda (needs a build with `--features cuda` and a CUDA GPU).
     #[arg(long, default_value = "flex", value_parser = parse_backend)]
     backend: models::BackendKind,
-    /// Training runs at a time (threads; default: the machine's cores). The outputs do not depend on it.
+    /// Training runs at a time (worker processes; default: the machine's cores). The outputs do not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
     /// Run only share i of n of the many-seed items' runs (detector-gmm, detector-baselines,
@@ -233,15 +233,25 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
         bail!("--set applies to one item at a time; run the items separately");
     }
     let overrides = c.set.iter().map(|s| config::parse_override(s)).collect::<Result<Vec<_>>>()?;
+    let config_dir = c.config_dir.clone().unwrap_or_else(config::default_config_dir);
+    let config_dir = std::fs::canonicalize(&config_dir).unwrap_or(config_dir);
     let ctx = Ctx {
         profile: c.profile,
         seed: c.seed,
-        config_dir: c.config_dir.clone().unwrap_or_else(config::default_config_dir),
+        config_dir: config_dir.clone(),
         overrides,
         multi: MultiProgress::new(),
         backend: c.backend,
         jobs: c.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
         shard: c.shard,
+        workers: std::env::current_exe().ok().map(|exe| {
+            let mut args = vec!["--profile".to_string(), c.profile.name().to_string(), "--seed".to_string(), c.seed.to_string()];
+            args.extend(["--config-dir".to_string(), config_dir.display().to_string(), "--backend".to_string(), c.backend.to_string()]);
+            for s in &c.set {
+                args.extend(["--set".to_string(), s.clone()]);
+            }
+            items::Workers { exe, args, item: std::sync::Mutex::new("") }
+        }),
     };
     let overall = ctx.progress(entries.len() as u64, "items");
     let mut failures = Vec::new();
@@ -257,6 +267,9 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
             command.push_str(&format!(" --set {s}"));
         }
         let mut out = ItemOutput::new(&c.out, id, title, c.profile.name(), scale, c.seed, &command)?;
+        if let Some(w) = &ctx.workers {
+            *w.item.lock().expect("item lock") = id;
+        }
         match run(&ctx, &mut out) {
             Ok(()) => {
                 let meta = out.commit()?;
@@ -273,7 +286,10 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
             Err(e) => {
                 out.abandon();
                 if let Some(done) = e.downcast_ref::<items::ShardDone>() {
-                    ctx.multi.suspend(|| eprintln!("{id}: {done} (no figure written: run it without --shard to assemble) in {:.1}s", t0.elapsed().as_secs_f64()));
+                    // A worker's parent reports for it.
+                    if !items::worker_process() {
+                        ctx.multi.suspend(|| eprintln!("{id}: {done} (no figure written: run it without --shard to assemble) in {:.1}s", t0.elapsed().as_secs_f64()));
+                    }
                 } else if let Some(reason) = skipped(&e, allow_skips) {
                     ctx.multi.suspend(|| eprintln!("{id}: SKIPPED (not built): {reason}"));
                     skips.push((id.to_string(), reason));

@@ -351,6 +351,11 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
     let pcol = |key: &str| pys.iter().map(|v| g(v, key)).collect::<Vec<f64>>();
     let (p_fid, p_dist, p_prdc) = (pcol("fid_seconds"), pcol("fid_distance_seconds"), pcol("prdc_seconds"));
     let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, r)| p / r).collect::<Vec<f64>>();
+    let (r_fit, p_fit) = (col(&|r| r.fit), pcol("fid_fit_seconds"));
+    // The moments (two X^T X products of n x d^2 multiply-adds each) are GEMM-bound on both sides;
+    // with them at the speed measured here, even a distance of zero seconds could not make the
+    // whole FID faster than Python's total over Rust's moments: that quotient bounds the FID ratio.
+    let ceiling = ratio(&p_fid, &r_fit);
     let refv = &pys[0];
     // Every round's values must agree, not only the first's.
     let fid_rel = pys.iter().zip(&rust).map(|(v, r)| rel(r.fid, g(v, "fid"))).fold(0.0, f64::max);
@@ -362,6 +367,7 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
         "{rounds} alternating rounds; medians (min-max) of the seconds and of the per-round ratios\n\n\
          | computation | Rust (s) | Python (s) | Python / Rust | relative difference of the result |\n|---|---|---|---|---|\n\
          | FID n={fid_n} d={fid_d}: moments + distance | {} | {} | {} | {:.2e} (largest over rounds) |\n\
+         | FID: moments only (two means and covariances: Rust faer / np.mean + np.cov) | {} | {} | {} | |\n\
          | FID: distance only (Rust {method:?} / scipy sqrtm) | {} | {} | {} | |\n\
          | FID: distance only, Rust's fallback route (eigendecomposition of S_1), one run | {t_eig:.2} | | | {:.2e} |\n\
          | PRDC n={prdc_n} d={prdc_d} k={k} | {} | {} | {} | P {:.1e}, R {:.1e}, D {:.1e}, C {:.1e}; {} |\n",
@@ -369,6 +375,9 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
         fmt_spread(&p_fid, ""),
         fmt_spread(&ratio(&p_fid, &r_fid), "x"),
         fid_rel,
+        fmt_spread(&r_fit, ""),
+        fmt_spread(&p_fit, ""),
+        fmt_spread(&ratio(&p_fit, &r_fit), "x"),
         fmt_spread(&r_dist, ""),
         fmt_spread(&p_dist, ""),
         fmt_spread(&ratio(&p_dist, &r_dist), "x"),
@@ -383,6 +392,10 @@ pub fn bench(cmd: BenchCmd) -> Result<()> {
         if prdc_same { "identical in every round" } else { "NOT identical in every round" },
     ));
     report.push_str(&format!("\nper round, Python / Rust: FID {:?}, PRDC {:?}\n", ratio(&p_fid, &r_fid).iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>(), ratio(&p_prdc, &r_prdc).iter().map(|v| format!("{v:.1}")).collect::<Vec<_>>()));
+    report.push_str(&format!(
+        "ceiling of the FID ratio at these moment times (Python's whole FID / Rust's moments alone, i.e. a Rust distance of 0 s): {}\n",
+        fmt_spread(&ceiling, "x")
+    ));
     report.push_str(&format!("Rust FID {fid:.10}, Python FID {:.10}\n", g(refv, "fid")));
     report.push_str(&format!("Python side: numpy {}, BLAS {}\n", refv["numpy"].as_str().unwrap_or("?"), refv["blas"]));
     std::fs::write(out.join("python.json"), serde_json::to_string_pretty(&pys)?)?;

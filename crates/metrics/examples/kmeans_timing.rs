@@ -14,7 +14,7 @@ fn main() {
     let protos: Vec<Vec<f64>> = (0..10).map(|_| (0..d).map(|_| rng.random::<f64>()).collect()).collect();
     let x: Vec<f64> = (0..n).flat_map(|i| protos[i % 10].iter().map(|p| 0.5 * p + 0.5 * rng.random::<f64>()).collect::<Vec<_>>()).collect();
     let rows = Rows::new(&x, d, "x").unwrap();
-    for init in [Init::Random, Init::KMeansPlusPlus, Init::KMeansParallel] {
+    for init in [Init::Random, Init::KMeansPlusPlus] {
         let t = std::time::Instant::now();
         let fit = kmeans(rows, k, &KMeansOptions { n_runs, init, ..Default::default() }).unwrap();
         let empty = fit.counts().iter().filter(|&&c| c == 0).count();

@@ -4,17 +4,18 @@
 //!
 //! Used by PRD ([`crate::prd`]) and by figures that cluster samples and then look at the centres.
 //!
-//! Reproducible: a fit is a function of the data and [`KMeansOptions`] alone (the seed feeds
-//! linfa's own RNG, Xoshiro256Plus; the parallel assignment step writes each point's label
-//! independently), so equal inputs give bit-identical centres and labels.
+//! Reproducible: a fit is a function of the data and [`KMeansOptions`] alone, whatever the
+//! number of threads: the seeds are drawn here from one sequential Xoshiro256Plus, and linfa's
+//! parallel steps write each point's label and distance independently. So equal inputs give
+//! bit-identical centres and labels (tested at 1, 2 and 3 threads).
 
 use linfa::traits::{Fit, Predict};
 use linfa::DatasetBase;
 use linfa_clustering::{KMeans, KMeansInit};
-use ndarray::{Array1, ArrayView2};
-// linfa 0.8 takes a rand 0.8 RNG (rand_core 0.6), not the rand 0.9 the rest of the crate uses.
-use rand_xoshiro::rand_core::SeedableRng;
+use ndarray::{Array1, Array2, ArrayView2};
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
+use rayon::prelude::*;
 
 use crate::{MetricsError, Result, Rows};
 
@@ -40,19 +41,82 @@ impl Default for KMeansOptions {
     }
 }
 
-/// How each run picks its starting centres (linfa's `KMeansInit`).
+/// How each run picks its starting centres; the Lloyd iterations are linfa's, started from them
+/// (`KMeansInit::Precomputed`).
 ///
-/// Cost: linfa 0.8 recomputes every point's distance to all seeds chosen so far at each k-means++
-/// step, O(k^2 n d) or about k/2 Lloyd iterations, so for large `k` seeding dominates (k = 100 on
-/// 10,000 x 784: ~45 of ~60 s per run on 2 busy cores). [`Init::Random`] seeds in O(k d).
+/// Seeding is written here, not taken from linfa 0.8, for two reasons: its k-means++ recomputes
+/// every point's distance to all seeds chosen so far at each step, O(k^2 n d) or about k/2 Lloyd
+/// iterations (k = 100 on 10,000 x 784: ~45 of ~60 s per run on 2 cores), and its k-means||
+/// draws its random numbers from one RNG per rayon job split, so its centres depend on work
+/// stealing and differ from run to run (seen in fig12). Here each k-means++ step updates the
+/// distances against the newest centre only, O(k n d) in all (scikit-learn's cost, without its
+/// greedy local trials), and draws from one sequential RNG.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
-    /// k-means++ (Arthur and Vassilvitskii 2007), scikit-learn's default.
+    /// k-means++ (Arthur and Vassilvitskii 2007), scikit-learn's default: each next seed is a
+    /// point drawn with probability proportional to its squared distance to the nearest seed.
     KMeansPlusPlus,
-    /// k-means|| (Bahmani et al. 2012): 8 rounds of oversampling, then weighted k-means++.
-    KMeansParallel,
     /// `k` rows drawn uniformly without replacement.
     Random,
+}
+
+/// Uniform in [0, 1) from the top 53 bits (rand_core 0.6's RNG has no float sampling of its own).
+fn unit(rng: &mut Xoshiro256Plus) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A uniform index below `n`: the float draw's floor, `n` being far below 2^53.
+fn index_below(rng: &mut Xoshiro256Plus, n: usize) -> usize {
+    ((unit(rng) * n as f64) as usize).min(n - 1)
+}
+
+/// The `k` starting centres of one run, row-major `k x d`.
+fn seed_centres(x: ArrayView2<f64>, k: usize, init: Init, rng: &mut Xoshiro256Plus) -> Array2<f64> {
+    let (n, d) = x.dim();
+    let mut centres = Array2::zeros((k, d));
+    match init {
+        Init::Random => {
+            // Partial Fisher-Yates over the indices: k distinct rows.
+            let mut idx: Vec<usize> = (0..n).collect();
+            for c in 0..k {
+                let j = c + index_below(rng, n - c);
+                idx.swap(c, j);
+                centres.row_mut(c).assign(&x.row(idx[c]));
+            }
+        }
+        Init::KMeansPlusPlus => {
+            let first = index_below(rng, n);
+            centres.row_mut(0).assign(&x.row(first));
+            let mut dist = vec![f64::INFINITY; n];
+            for c in 1..k {
+                let newest = centres.row(c - 1);
+                // Each point's entry is written by one closure from its own row: no reduction,
+                // so the values do not depend on the thread count.
+                dist.par_iter_mut().enumerate().for_each(|(i, m)| {
+                    let d2: f64 = x.row(i).iter().zip(newest.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
+                    *m = m.min(d2);
+                });
+                let total: f64 = dist.iter().sum();
+                // All points already sit on a seed: any point will do (the extra centres stay
+                // empty, as with duplicate rows).
+                let pick = if total > 0.0 {
+                    let target = unit(rng) * total;
+                    let mut acc = 0.0;
+                    dist.iter().position(|&w| {
+                        acc += w;
+                        acc > target
+                    })
+                    // Rounding can leave `acc` a hair below `target` at the end: the last
+                    // point with weight.
+                    .unwrap_or_else(|| dist.iter().rposition(|&w| w > 0.0).unwrap_or(n - 1))
+                } else {
+                    0
+                };
+                centres.row_mut(c).assign(&x.row(pick));
+            }
+        }
+    }
+    centres
 }
 
 /// A k-means fit of `n` points of dimension `d` into `k` clusters.
@@ -106,27 +170,33 @@ pub fn kmeans(x: Rows, k: usize, opts: &KMeansOptions) -> Result<KMeansFit> {
     // linfa's tolerance is absolute, on the (unsquared) Frobenius norm of the shift; a zero
     // variance (all points equal) still needs a positive tolerance, and converges at once.
     let abs_tol = (opts.tolerance * mean_feature_variance(view)).sqrt().max(f64::MIN_POSITIVE);
-    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(opts.seed))
-        .n_runs(opts.n_runs)
-        .max_n_iterations(opts.max_iter as u64)
-        .tolerance(abs_tol)
-        .init_method(match opts.init {
-            Init::KMeansPlusPlus => KMeansInit::KMeansPlusPlus,
-            Init::KMeansParallel => KMeansInit::KMeansPara,
-            Init::Random => KMeansInit::Random,
-        })
-        .fit(&DatasetBase::from(view))
-        .map_err(|e| MetricsError::Numerical(format!("k-means: {e}")))?;
-    // Labels from the final centres: linfa's fit keeps the memberships of its last run, not of
-    // the best one, and does not return them.
-    let labels: Array1<usize> = model.predict(&view);
-    let centres: Vec<f64> = model.centroids().iter().copied().collect();
-    let inertia = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| x.row(i).iter().zip(&centres[l * d..(l + 1) * d]).map(|(a, c)| (a - c) * (a - c)).sum::<f64>())
-        .sum();
-    Ok(KMeansFit { centres, labels: labels.to_vec(), inertia, k, d })
+    let dataset = DatasetBase::from(view);
+    // One RNG for all runs, drawn in order: run r's seeds follow run r - 1's draws.
+    let mut rng = Xoshiro256Plus::seed_from_u64(opts.seed);
+    let mut best: Option<KMeansFit> = None;
+    for _ in 0..opts.n_runs {
+        let start = seed_centres(view, k, opts.init, &mut rng);
+        // linfa's RNG is unused with precomputed centres; it is seeded anyway.
+        let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(opts.seed))
+            .n_runs(1)
+            .max_n_iterations(opts.max_iter as u64)
+            .tolerance(abs_tol)
+            .init_method(KMeansInit::Precomputed(start))
+            .fit(&dataset)
+            .map_err(|e| MetricsError::Numerical(format!("k-means: {e}")))?;
+        let labels: Array1<usize> = model.predict(&view);
+        let centres: Vec<f64> = model.centroids().iter().copied().collect();
+        let inertia = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| x.row(i).iter().zip(&centres[l * d..(l + 1) * d]).map(|(a, c)| (a - c) * (a - c)).sum::<f64>())
+            .sum();
+        // Ties keep the earlier run.
+        if best.as_ref().is_none_or(|b| inertia < b.inertia) {
+            best = Some(KMeansFit { centres, labels: labels.to_vec(), inertia, k, d });
+        }
+    }
+    Ok(best.expect("n_runs >= 1 was checked"))
 }
 
 fn mean_feature_variance(x: ArrayView2<f64>) -> f64 {
@@ -178,7 +248,7 @@ mod tests {
     #[test]
     fn every_init_recovers_the_blobs() {
         let (x, truth, _) = blobs();
-        for init in [Init::KMeansPlusPlus, Init::KMeansParallel, Init::Random] {
+        for init in [Init::KMeansPlusPlus, Init::Random] {
             let fit = kmeans(Rows::new(&x, 3, "x").unwrap(), 3, &KMeansOptions { init, ..Default::default() }).unwrap();
             let perm: Vec<usize> = (0..3).map(|b| fit.labels[b]).collect();
             assert!(fit.labels.iter().zip(&truth).all(|(&l, &b)| l == perm[b]) && fit.counts() == vec![50; 3], "{init:?}");
@@ -199,6 +269,44 @@ mod tests {
         // Another seed starts elsewhere (on unstructured data the fits differ).
         let c = kmeans(x, 7, &KMeansOptions { seed: 10, ..opts }).unwrap();
         assert_ne!(a.centres, c.centres);
+    }
+
+    /// The fit must not depend on the thread count (linfa's k-means||, used before, did: its
+    /// RNGs were per rayon job split). Both seedings, in pools of 1, 2 and 3 threads.
+    #[test]
+    fn fit_is_the_same_at_any_thread_count() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let x: Vec<f64> = (0..3000 * 5).map(|_| rng.random::<f64>()).collect();
+        let x = Rows::new(&x, 5, "x").unwrap();
+        for init in [Init::KMeansPlusPlus, Init::Random] {
+            let opts = KMeansOptions { seed: 4, n_runs: 2, init, ..Default::default() };
+            let fits: Vec<KMeansFit> = [1, 2, 3]
+                .iter()
+                .map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| kmeans(x, 40, &opts).unwrap()))
+                .collect();
+            for f in &fits[1..] {
+                assert_eq!(f.labels, fits[0].labels, "{init:?}");
+                assert!(f.centres.iter().zip(&fits[0].centres).all(|(p, q)| p.to_bits() == q.to_bits()), "{init:?}");
+            }
+        }
+    }
+
+    /// k-means++ seeds are data points, distinct while the data allow it (a point on a seed
+    /// has weight 0 and is never drawn again).
+    #[test]
+    fn plus_plus_seeds_are_distinct_points() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let x: Vec<f64> = (0..200 * 3).map(|_| rng.random::<f64>()).collect();
+        let view = ArrayView2::from_shape((200, 3), &x[..]).unwrap();
+        let mut r = <Xoshiro256Plus as rand_xoshiro::rand_core::SeedableRng>::seed_from_u64(1);
+        let s = seed_centres(view, 50, Init::KMeansPlusPlus, &mut r);
+        let rows: Vec<Vec<u64>> = s.rows().into_iter().map(|c| c.iter().map(|v| v.to_bits()).collect()).collect();
+        let points: Vec<Vec<u64>> = view.rows().into_iter().map(|c| c.iter().map(|v| v.to_bits()).collect()).collect();
+        assert!(rows.iter().all(|c| points.contains(c)));
+        let mut uniq = rows.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 50);
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub fn run(ctx: &Ctx, out: &mut ItemOutput) -> Result<()> {
         if n < s.clusters {
             bail!("fig12.yaml: {} clusters but {} has {n} training images", s.clusters, run.label());
         }
-        let opts = KMeansOptions { max_iter: s.kmeans_iter, n_runs: s.kmeans_runs, seed: run.dir.key().seed, init: Init::KMeansParallel, ..KMeansOptions::default() };
+        let opts = KMeansOptions { max_iter: s.kmeans_iter, n_runs: s.kmeans_runs, seed: run.dir.key().seed, init: Init::KMeansPlusPlus, ..KMeansOptions::default() };
         let fit = kmeans(metrics::Rows::new(&real, dim, "real images")?, s.clusters, &opts)?;
         let th = &run.settings.thresholds;
         let scales: Vec<f64> = (0..s.scales).map(|i| s.max_scale * th.sigma_per_dim * i as f64 / (s.scales - 1) as f64).collect();

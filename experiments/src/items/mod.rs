@@ -1,7 +1,7 @@
 //! One module per catalogue item. Each `run` reads its settings, calls the library crates, and
 //! writes pictures and data through [`ItemOutput`]; none of them holds mathematics of its own.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
@@ -71,46 +71,135 @@ impl std::fmt::Display for ShardDone {
 
 impl std::error::Error for ShardDone {}
 
-/// Runs `work` on every job, `ctx.jobs` at a time on threads of this process, results in the
-/// jobs' order; the first error wins. Under `--shard i/n` only the jobs at positions the shard
-/// takes run, and the call then ends with [`ShardDone`] (their results live in the run store).
+/// Runs `work` on every job, results in the jobs' order; the first error wins. Under
+/// `--shard i/n` only the jobs at positions the shard takes run, and the call then ends with
+/// [`ShardDone`] (their results live in the run store).
 ///
-/// Each job is one independent training run: the runs are deterministic on the CPU backends
-/// whatever runs beside them (the backend RNG is reseeded under a lock wherever a step draws
-/// from it), so the outputs do not depend on `--jobs` (tested).
-pub fn run_jobs<J: Sync, T: Send>(ctx: &Ctx, what: &str, jobs: &[J], work: impl Fn(&J) -> Result<T> + Sync) -> Result<Vec<T>> {
+/// Each job is one independent training run into the run store. With `--jobs N > 1` the runs are
+/// trained by N worker processes (this binary again, `run <item> --shard ..`, one run at a time
+/// each), and this process then reads them back from the store; runs that are not stored (a
+/// diverged run) are redone here. Processes, not threads: burn-autodiff 0.21 keeps one global
+/// graph registry whose clean-up after a backward pass walks every thread's graphs, and training
+/// runs on threads side by side were seen to differ from run to run (minibatch discrimination
+/// beside WGAN-GP in mitigations-gmm), while a run alone in its process is deterministic. So the
+/// outputs do not depend on `--jobs` (tested).
+pub fn run_jobs<J, T>(ctx: &Ctx, what: &str, jobs: &[J], work: impl Fn(&J) -> Result<T>) -> Result<Vec<T>> {
     let mine: Vec<usize> = (0..jobs.len()).filter(|i| ctx.shard.is_none_or(|s| s.takes(*i))).collect();
+    let workers = ctx.jobs.min(mine.len());
+    if let (true, Some(w)) = (workers > 1 && !worker_process(), &ctx.workers) {
+        train_in_workers(ctx, w, what, workers, mine.len())?;
+    }
     let overall = ctx.progress(mine.len() as u64, what);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<T>>>> = mine.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..ctx.jobs.clamp(1, mine.len().max(1)) {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&i) = mine.get(k) else { break };
-                let r = work(&jobs[i]);
-                let failed = r.is_err();
-                *results[k].lock().expect("result slot") = Some(r);
-                overall.inc(1);
-                if failed {
-                    // stop handing out work: the first error is reported
-                    next.store(mine.len(), std::sync::atomic::Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    overall.finish_and_clear();
     let mut out = Vec::with_capacity(mine.len());
-    for slot in results {
-        // a slot is empty only after a failed job, whose error comes first
-        if let Some(r) = slot.into_inner().expect("result slot") {
-            out.push(r?);
+    for &i in &mine {
+        out.push(work(&jobs[i])?);
+        overall.inc(1);
+        if worker_process() {
+            // The parent counts these lines for its progress bar.
+            println!("{WORKER_DONE}");
         }
     }
+    overall.finish_and_clear();
     if let Some(s) = ctx.shard {
         return Err(ShardDone(format!("shard {}/{}: {} of {} {what} in the run store", s.index, s.count, out.len(), jobs.len())).into());
     }
     Ok(out)
+}
+
+/// Set in a worker's environment (see [`run_jobs`]).
+pub const WORKER_ENV: &str = "GANWB_WORKER";
+/// A worker's stdout line per finished job.
+const WORKER_DONE: &str = "ganwb-worker: job done";
+
+/// Whether this process is a worker of another one.
+pub fn worker_process() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// How this process starts its workers: set by the runner's `main` (library use and unit tests
+/// have none, and run their jobs one after another).
+pub struct Workers {
+    pub exe: PathBuf,
+    /// What every worker is given: profile, seed, config folder, backend and `--set`s.
+    pub args: Vec<String>,
+    /// The item under way, which its workers run again under `--shard`.
+    pub item: std::sync::Mutex<&'static str>,
+}
+
+/// Trains this process's share of an item's runs (all of them, or shard i/n's) in `n` workers:
+/// worker k takes shard (i + n_s k)/(n_s n) of n_s shards, i.e. every n-th of this share. Their
+/// stderr is passed through (training messages); a failed worker fails the call, naming it.
+fn train_in_workers(ctx: &Ctx, w: &Workers, what: &str, n: usize, total: usize) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let item = *w.item.lock().expect("item lock");
+    let (i, count) = ctx.shard.map_or((0, 1), |s| (s.index, s.count));
+    let store = run_store().root().to_path_buf();
+    // The worker processes share the cores, as the jobs on threads shared one pool.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = (cores / n).max(1);
+    let bar = ctx.progress(total as u64, &format!("{what} ({n} processes)"));
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|k| {
+                let bar = &bar;
+                let store = &store;
+                scope.spawn(move || -> Result<()> {
+                    let shard = format!("{}/{}", i + count * k, count * n);
+                    let out = std::env::temp_dir().join(format!("ganwb-worker-{}-{item}-{k}", std::process::id()));
+                    let mut child = Command::new(&w.exe)
+                        .arg("run")
+                        .arg(item)
+                        .args(&w.args)
+                        .args(["--jobs", "1", "--shard", &shard, "--out"])
+                        .arg(&out)
+                        .env("GAN_RUNS_DIR", store)
+                        .env(WORKER_ENV, "1")
+                        .env("RAYON_NUM_THREADS", threads.to_string())
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .with_context(|| format!("{item}: cannot start worker {shard} ({})", w.exe.display()))?;
+                    let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+                    // The worker's own failure line becomes this process's error, so that the
+                    // failure is still one line; its closing `error:` summary is dropped.
+                    let failed_prefix = format!("{item}: FAILED: ");
+                    let (failure, last) = std::thread::scope(|s| {
+                        s.spawn(|| {
+                            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                                if line == WORKER_DONE {
+                                    bar.inc(1);
+                                }
+                            }
+                        });
+                        let (mut failure, mut last) = (None, String::new());
+                        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                            if let Some(m) = line.strip_prefix(&failed_prefix) {
+                                failure.get_or_insert_with(|| m.to_string());
+                            } else if !line.starts_with("error: ") {
+                                ctx.multi.suspend(|| eprintln!("{line}"));
+                            }
+                            last = line;
+                        }
+                        (failure, last)
+                    });
+                    let status = child.wait().with_context(|| format!("{item}: waiting for worker {shard}"))?;
+                    let _ = std::fs::remove_dir_all(&out);
+                    if !status.success() {
+                        return Err(match failure {
+                            Some(m) => anyhow::anyhow!("{m}"),
+                            None => anyhow::anyhow!("worker process for shard {shard} failed ({status}): {last}"),
+                        });
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("{item}: a worker thread panicked")))).collect()
+    });
+    bar.finish_and_clear();
+    results.into_iter().collect()
 }
 
 /// What every item gets: profile, seed, settings and a place for progress bars.
@@ -126,6 +215,8 @@ pub struct Ctx {
     pub jobs: usize,
     /// This process's share of the many-seed items' runs (`--shard i/n`).
     pub shard: Option<run_store::Shard>,
+    /// Worker processes for [`run_jobs`] (the runner's `main` sets them).
+    pub workers: Option<Workers>,
 }
 
 impl Ctx {
