@@ -233,6 +233,15 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
         bail!("--set applies to one item at a time; run the items separately");
     }
     let overrides = c.set.iter().map(|s| config::parse_override(s)).collect::<Result<Vec<_>>>()?;
+    // The settings that reproduce an item's outputs: recorded as each item's command, and given
+    // to its worker processes.
+    let mut replay = vec!["--profile".to_string(), c.profile.name().to_string(), "--seed".to_string(), c.seed.to_string()];
+    if c.backend != models::BackendKind::DEFAULT_CPU {
+        replay.extend(["--backend".to_string(), c.backend.to_string()]);
+    }
+    for s in &c.set {
+        replay.extend(["--set".to_string(), s.clone()]);
+    }
     let config_dir = c.config_dir.clone().unwrap_or_else(config::default_config_dir);
     let config_dir = std::fs::canonicalize(&config_dir).unwrap_or(config_dir);
     let ctx = Ctx {
@@ -245,11 +254,8 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
         jobs: c.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
         shard: c.shard,
         workers: std::env::current_exe().ok().map(|exe| {
-            let mut args = vec!["--profile".to_string(), c.profile.name().to_string(), "--seed".to_string(), c.seed.to_string()];
-            args.extend(["--config-dir".to_string(), config_dir.display().to_string(), "--backend".to_string(), c.backend.to_string()]);
-            for s in &c.set {
-                args.extend(["--set".to_string(), s.clone()]);
-            }
+            let mut args = replay.clone();
+            args.extend(["--config-dir".to_string(), config_dir.display().to_string()]);
             items::Workers { exe, args, item: std::sync::Mutex::new("") }
         }),
     };
@@ -259,13 +265,7 @@ fn run_items(ids: &[String], c: &Common, allow_skips: bool) -> Result<()> {
     for (id, title, scale, run) in entries {
         overall.set_message(format!("items ({id})"));
         let t0 = Instant::now();
-        let mut command = format!("experiments {id} --profile {} --seed {}", c.profile.name(), c.seed);
-        if c.backend != models::BackendKind::DEFAULT_CPU {
-            command.push_str(&format!(" --backend {}", c.backend));
-        }
-        for s in &c.set {
-            command.push_str(&format!(" --set {s}"));
-        }
+        let command = format!("experiments {id} {}", replay.join(" "));
         let mut out = ItemOutput::new(&c.out, id, title, c.profile.name(), scale, c.seed, &command)?;
         if let Some(w) = &ctx.workers {
             *w.item.lock().expect("item lock") = id;

@@ -86,8 +86,10 @@ impl std::error::Error for ShardDone {}
 pub fn run_jobs<J, T>(ctx: &Ctx, what: &str, jobs: &[J], work: impl Fn(&J) -> Result<T>) -> Result<Vec<T>> {
     let mine: Vec<usize> = (0..jobs.len()).filter(|i| ctx.shard.is_none_or(|s| s.takes(*i))).collect();
     let workers = ctx.jobs.min(mine.len());
-    if let (true, Some(w)) = (workers > 1 && !worker_process(), &ctx.workers) {
-        train_in_workers(ctx, w, what, workers, mine.len())?;
+    if workers > 1 && !worker_process() {
+        if let Some(w) = &ctx.workers {
+            train_in_workers(ctx, w, what, workers, mine.len())?;
+        }
     }
     let overall = ctx.progress(mine.len() as u64, what);
     let mut out = Vec::with_capacity(mine.len());
@@ -120,7 +122,8 @@ pub fn worker_process() -> bool {
 /// have none, and run their jobs one after another).
 pub struct Workers {
     pub exe: PathBuf,
-    /// What every worker is given: profile, seed, config folder, backend and `--set`s.
+    /// What every worker is given: the item's replay settings (profile, seed, backend, `--set`s)
+    /// and the config folder.
     pub args: Vec<String>,
     /// The item under way, which its workers run again under `--shard`.
     pub item: std::sync::Mutex<&'static str>,
