@@ -19,6 +19,7 @@
 //! [`nets::GanGenerator`] / [`nets::GanDiscriminator`] and calls the probes and the monitor.
 
 pub mod backends;
+mod batch_norm;
 pub mod bench;
 pub mod checkpoint;
 pub mod classifier;

@@ -79,6 +79,10 @@ pub trait GanDiscriminator<B: Backend>: Module<B> {
 /// "per-row scalar" broadcast. The former `swap_dims(0, 1)` + reshape for the statistics and
 /// `[1, C, 1, 1]` broadcasts made burn-flex copy and walk the activations element by element
 /// (`StridedIter`). y = (x - mean) * (gamma / sqrt(var + eps)) + beta is the same function.
+///
+/// In `Mode::Train` on the autodiff backends of [`crate::backends`] the normalisation is one
+/// operation with its closed-form gradient (module `batch_norm`: fused kernels on burn-flex);
+/// the tensor ops below serve the other backends and `Mode::Eval`.
 pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, mode: Mode) -> Tensor<B, D> {
     let dims = x.dims();
     let (batch, channels) = (dims[0], dims[1]);
@@ -94,16 +98,27 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
             (x3.sub(per_row(mean)), var)
         }
         Mode::Train => {
+            // The running statistics: an exponential average of the batch mean and (biased)
+            // variance, as burn's BatchNorm.
+            let update = |mean: Tensor<B, 1>, var: Tensor<B, 1>| {
+                let m = bn.momentum;
+                let rm = bn.running_mean.value_sync().to_device(&device);
+                let rv = bn.running_var.value_sync().to_device(&device);
+                bn.running_mean.update(rm.mul_scalar(1.0 - m).add(mean.detach().mul_scalar(m)).detach());
+                bn.running_var.update(rv.mul_scalar(1.0 - m).add(var.detach().mul_scalar(m)).detach());
+            };
+            // On the autodiff backends: one operation with its closed-form gradient.
+            let x3 = match crate::batch_norm::train(x3, bn.gamma.val(), bn.beta.val(), bn.epsilon) {
+                Ok((y, mean, var)) => {
+                    update(mean, var);
+                    return y.reshape(dims);
+                }
+                Err(x3) => x3,
+            };
             let mean = x3.clone().mean_dim(2).mean_dim(0);
             let centered = x3.sub(per_row(mean.clone()));
             let var = centered.clone().square().mean_dim(2).mean_dim(0);
-            let m = bn.momentum;
-            let rm = bn.running_mean.value_sync().to_device(&device);
-            let rv = bn.running_var.value_sync().to_device(&device);
-            bn.running_mean
-                .update(rm.mul_scalar(1.0 - m).add(mean.detach().mul_scalar(m).reshape([channels])).detach());
-            bn.running_var
-                .update(rv.mul_scalar(1.0 - m).add(var.clone().detach().mul_scalar(m).reshape([channels])).detach());
+            update(mean.reshape([channels]), var.clone().reshape([channels]));
             (centered, var)
         }
     };
