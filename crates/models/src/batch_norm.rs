@@ -1,10 +1,11 @@
 //! Training-mode batch normalisation as one autodiff operation (Ioffe & Szegedy 2015), with its
 //! gradient in closed form.
 //!
-//! Written out of burn's tensor ops (`nets::batch_norm_ops`), a training-mode BatchNorm is about
-//! six passes over the activations forward and ten backward (sub, square, two reductions, mul,
-//! add, and the backward of each, broadcasts materialised): about 15% of a 32x32 DCGAN step and
-//! 20% of a 28x28 one on burn-flex (measured by removing the layers). As one operation:
+//! Written out of burn's tensor ops (the other path of `nets::batch_norm`), a training-mode
+//! BatchNorm is about six passes over the activations forward and ten backward (sub, square, two
+//! reductions, mul, add, and the backward of each, broadcasts materialised): about 15% of a 32x32
+//! DCGAN step and 20% of a 28x28 one on burn-flex (measured by removing the layers). As one
+//! operation:
 //!
 //! - forward: per channel mean and (biased) variance over batch and positions, then
 //!   y = (x - mean) * (gamma / sqrt(var + eps)) + beta;

@@ -57,6 +57,8 @@ struct Im2col {
     pad_h: usize,
     /// Length of one phase of a padded row (ceil(padded width / s_w)).
     phase_w: usize,
+    /// Where the input columns go in a padded row ([`phase_starts`]).
+    pad_phases: Vec<(usize, usize)>,
     /// The kernel covers the input exactly once (one output position, no padding, no
     /// dilation): the im2col is the input itself.
     is_identity: bool,
@@ -73,12 +75,9 @@ impl Im2col {
         padding: [usize; 2],
         dilation: [usize; 2],
     ) -> Self {
-        // The padded extent must hold the input and every position an output reads.
-        let extent = |axis: usize, size: usize, k: usize, out: usize| {
-            let read = if out == 0 || k == 0 { 0 } else { (out - 1) * stride[axis] + (k - 1) * dilation[axis] + 1 };
-            (size + 2 * padding[axis]).max(read)
-        };
-        let pad_w = extent(1, in_w, k_w, out_w);
+        // The padded copy holds the input and every position an output reads.
+        let extent = |a: usize, size: usize, k: usize, out: usize| padded_extent(size, padding[a], out, k, stride[a], dilation[a]);
+        let phase_w = extent(1, in_w, k_w, out_w).div_ceil(stride[1]);
         Im2col {
             channels,
             in_h,
@@ -91,7 +90,8 @@ impl Im2col {
             padding,
             dilation,
             pad_h: extent(0, in_h, k_h, out_h),
-            phase_w: pad_w.div_ceil(stride[1]),
+            phase_w,
+            pad_phases: phase_starts(stride[1], padding[1], in_w, phase_w),
             is_identity: out_h == 1
                 && out_w == 1
                 && padding == [0, 0]
@@ -125,7 +125,6 @@ impl Im2col {
         let (row, sx) = (self.pad_row(), self.stride[1]);
         let [p_h, p_w] = self.padding;
         let plane = self.pad_h * row;
-        let phases = phase_starts(sx, p_w, self.in_w, self.phase_w);
         for c in 0..self.channels {
             let src_plane = &input[c * self.in_h * self.in_w..][..self.in_h * self.in_w];
             for (iy, src) in src_plane.chunks_exact(self.in_w).enumerate() {
@@ -133,7 +132,7 @@ impl Im2col {
                 if sx == 1 {
                     dst[p_w..p_w + self.in_w].copy_from_slice(src);
                 } else {
-                    for &(ix0, at) in &phases {
+                    for &(ix0, at) in &self.pad_phases {
                         for (o, &v) in dst[at..].iter_mut().zip(src[ix0..].iter().step_by(sx)) {
                             *o = v;
                         }
@@ -173,8 +172,7 @@ impl Im2col {
         let ky = (r / self.k_w) % self.k_h;
         let c = r / (self.k_w * self.k_h);
         let (row, sx) = (self.pad_row(), self.stride[1]);
-        let xoff = kx * self.dilation[1];
-        let base = (c * self.pad_h + ky * self.dilation[0]) * row + (xoff % sx) * self.phase_w + xoff / sx;
+        let base = (c * self.pad_h + ky * self.dilation[0]) * row + phase_index(kx * self.dilation[1], sx, self.phase_w);
         let step = self.stride[0] * row;
         // Fixed-length copies for the common widths: the compiler inlines them as vector
         // moves, where a copy of run-time length is a call to memcpy per run.
@@ -206,6 +204,19 @@ impl Im2col {
     }
 }
 
+/// The length along one axis of a zero-padded buffer that holds `size` values with `padding`
+/// on both sides and every position that `count` positions at `stride` reach through a kernel
+/// of `k` taps at `dilation` (the im2col's reads of its input; the col2im's writes from its).
+pub(super) fn padded_extent(size: usize, padding: usize, count: usize, k: usize, stride: usize, dilation: usize) -> usize {
+    let reach = if count == 0 || k == 0 { 0 } else { (count - 1) * stride + (k - 1) * dilation + 1 };
+    (size + 2 * padding).max(reach)
+}
+
+/// Where padded column `col` of a row split into `stride` phases of `phase_w` values is stored.
+pub(super) fn phase_index(col: usize, stride: usize, phase_w: usize) -> usize {
+    (col % stride) * phase_w + col / stride
+}
+
 /// The columns `0..len` of a row padded by `padding` on the left and split into `stride`
 /// phases of `phase_w` values (padded column `j * stride + f` at `f * phase_w + j`): per
 /// non-empty phase, its first column and that column's place in the padded row. The phase
@@ -214,7 +225,7 @@ pub(super) fn phase_starts(stride: usize, padding: usize, len: usize, phase_w: u
     (0..stride)
         .map(|f| (f + stride - padding % stride) % stride)
         .filter(|&x0| x0 < len)
-        .map(|x0| (x0, ((x0 + padding) % stride) * phase_w + (x0 + padding) / stride))
+        .map(|x0| (x0, phase_index(x0 + padding, stride, phase_w)))
         .collect()
 }
 

@@ -400,13 +400,9 @@ impl Col2im {
         dilation: [usize; 3],
     ) -> Self {
         // The plane holds the padded output and every position an input reaches.
-        let extent = |a: usize| {
-            let reach = if input[a] == 0 || k[a] == 0 { 0 } else { (input[a] - 1) * stride[a] + (k[a] - 1) * dilation[a] + 1 };
-            (output[a] + 2 * padding[a]).max(reach)
-        };
+        let extent = |a: usize| super::conv_gemm::padded_extent(output[a], padding[a], input[a], k[a], stride[a], dilation[a]);
         let phase_w = extent(2).div_ceil(stride[2]);
-        let sw = stride[2];
-        let crop_phases = super::conv_gemm::phase_starts(sw, padding[2], output[2], phase_w);
+        let crop_phases = super::conv_gemm::phase_starts(stride[2], padding[2], output[2], phase_w);
         Col2im { k, input, output, stride, padding, dilation, pad: [extent(0), extent(1)], phase_w, crop_phases }
     }
 
@@ -438,8 +434,7 @@ impl Col2im {
                     for kw in 0..kw_n {
                         let k_idx = (kd * kh_n + kh) * kw_n + kw;
                         let col = &cols[k_idx * in_spatial..(k_idx + 1) * in_spatial];
-                        let xoff = kw * self.dilation[2];
-                        let x0 = (xoff % sw) * self.phase_w + xoff / sw;
+                        let x0 = super::conv_gemm::phase_index(kw * self.dilation[2], sw, self.phase_w);
                         for id in 0..in_d {
                             let pd = id * self.stride[0] + kd * self.dilation[0];
                             for ih in 0..in_h {
