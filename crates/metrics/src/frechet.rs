@@ -26,9 +26,11 @@
 
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure as BS};
-use faer::{Accum, Mat, Side};
+use faer::reborrow::ReborrowMut;
+use faer::{Accum, Mat, MatMut, Side};
 use nalgebra::DMatrix;
 
+use crate::eigenvalues::symmetric_eigenvalues;
 use crate::linalg::{mean_and_covariance, par, view};
 use crate::{same_cols, MetricsError, Result, Rows};
 
@@ -98,15 +100,17 @@ impl FrechetParts {
 /// Tr((S_1^{1/2} S_2 S_1^{1/2})^{1/2}) = sum of the square roots of the eigenvalues of S_1 S_2.
 ///
 /// On faer (see `linalg`): a blocked, threaded Cholesky; the triangular products S_2 L and
-/// L^T (S_2 L), the latter on its lower triangle only (the symmetric solver reads no more); faer's
-/// blocked tridiagonalisation and implicit QR for the eigenvalues, without eigenvectors.
+/// L^T (S_2 L), the latter on its lower triangle only (the symmetric solver reads no more); the
+/// eigenvalues, without eigenvectors, by the two-stage reduction of `eigenvalues`.
 pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>, how: TraceSqrt) -> Result<(f64, TraceSqrt)> {
     if s1.shape() != s2.shape() || s1.nrows() != s1.ncols() {
         return Err(MetricsError::invalid("cov", format!("{:?} and {:?} are not two square matrices of one size", s1.shape(), s2.shape())));
     }
     let d = s1.nrows();
     let (a, b) = (view(s1), view(s2));
-    let mut m = Mat::<f64>::zeros(d, d);
+    // M's lower triangle, column-major with leading dimension d, as `symmetric_eigenvalues` reads it.
+    let mut m_store = vec![0.0; d * d];
+    let mut m = MatMut::from_column_major_slice_mut(&mut m_store, d, d);
     let used = match how {
         TraceSqrt::Cholesky | TraceSqrt::Auto => match a.llt(Side::Lower) {
             Ok(llt) => {
@@ -114,7 +118,7 @@ pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>, how: TraceSqrt) 
                 let mut w = Mat::<f64>::zeros(d, d);
                 // W = S_2 L, then M = L^T W (lower triangle).
                 tri_matmul(w.as_mut(), BS::Rectangular, Accum::Replace, b, BS::Rectangular, l, BS::TriangularLower, 1.0, par());
-                tri_matmul(m.as_mut(), BS::TriangularLower, Accum::Replace, l.transpose(), BS::TriangularUpper, w.as_ref(), BS::Rectangular, 1.0, par());
+                tri_matmul(m.rb_mut(), BS::TriangularLower, Accum::Replace, l.transpose(), BS::TriangularUpper, w.as_ref(), BS::Rectangular, 1.0, par());
                 Some(TraceSqrt::Cholesky)
             }
             Err(_) if how == TraceSqrt::Cholesky => {
@@ -135,7 +139,7 @@ pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>, how: TraceSqrt) 
             let sq: Vec<f64> = e.S().column_vector().iter().map(|&l| l.max(0.0).sqrt()).collect();
             let mut w = Mat::<f64>::zeros(d, d);
             matmul(w.as_mut(), Accum::Replace, b, q, 1.0, par());
-            tri_matmul(m.as_mut(), BS::TriangularLower, Accum::Replace, q.transpose(), BS::Rectangular, w.as_ref(), BS::Rectangular, 1.0, par());
+            tri_matmul(m.rb_mut(), BS::TriangularLower, Accum::Replace, q.transpose(), BS::Rectangular, w.as_ref(), BS::Rectangular, 1.0, par());
             for j in 0..d {
                 for i in j..d {
                     m[(i, j)] *= sq[i] * sq[j];
@@ -144,7 +148,7 @@ pub fn trace_sqrt_product(s1: &DMatrix<f64>, s2: &DMatrix<f64>, how: TraceSqrt) 
             TraceSqrt::Eigen
         }
     };
-    let ev = m.self_adjoint_eigenvalues(Side::Lower).map_err(|err| MetricsError::Numerical(format!("eigenvalues of S_1^1/2 S_2 S_1^1/2: {err:?}")))?;
+    let ev = symmetric_eigenvalues(&mut m_store, d)?;
     if ev.iter().any(|v| !v.is_finite()) {
         return Err(MetricsError::Numerical("non-finite eigenvalue of S_1^1/2 S_2 S_1^1/2".into()));
     }

@@ -19,6 +19,7 @@
 pub mod classes;
 pub mod clustering;
 pub mod collapse;
+mod eigenvalues;
 pub mod frechet;
 mod linalg;
 pub mod mixture;
