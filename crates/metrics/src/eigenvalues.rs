@@ -173,16 +173,7 @@ fn band_to_tridiagonal(a: &mut [f64], d: usize, b: usize) {
         if len < 2 {
             continue;
         }
-        let mut tau = {
-            let col = &mut a[j * d + k..j * d + k + len];
-            let (head, tail) = col.split_first_mut().unwrap();
-            let tau = reflector(head, tail);
-            v[0] = 1.0;
-            for (vi, t) in v[1..len].iter_mut().zip(tail.iter_mut()) {
-                *vi = std::mem::take(t);
-            }
-            tau
-        };
+        let mut tau = annihilate(&mut a[j * d + k..j * d + k + len], &mut v);
         two_sided(a, d, k, &v[..len], tau, &mut w);
         loop {
             let nr = k + len;
@@ -197,17 +188,7 @@ fn band_to_tridiagonal(a: &mut [f64], d: usize, b: usize) {
             }
             // Annihilate the bulge's first column with a new reflector, applied to the rest of C
             // from the left and to the diagonal block below on both sides.
-            let new_tau = {
-                let col = &mut a[k * d + nr..k * d + nr + nlen];
-                let (head, tail) = col.split_first_mut().unwrap();
-                let t = reflector(head, tail);
-                v[0] = 1.0;
-                for (vi, t) in v[1..nlen].iter_mut().zip(tail.iter_mut()) {
-                    *vi = std::mem::take(t);
-                }
-                t
-            };
-            tau = new_tau;
+            tau = annihilate(&mut a[k * d + nr..k * d + nr + nlen], &mut v);
             if tau != 0.0 {
                 for c in k + 1..k + len {
                     let col = &mut a[c * d + nr..c * d + nr + nlen];
@@ -220,6 +201,18 @@ fn band_to_tridiagonal(a: &mut [f64], d: usize, b: usize) {
             len = nlen;
         }
     }
+}
+
+/// The reflector that annihilates `col` below its first entry: `col` becomes (beta, 0, ...), and
+/// `v[..col.len()]` its vector (1, v_1, ...); returns tau.
+fn annihilate(col: &mut [f64], v: &mut [f64]) -> f64 {
+    let (head, tail) = col.split_first_mut().unwrap();
+    let tau = reflector(head, tail);
+    v[0] = 1.0;
+    for (vi, t) in v[1..=tail.len()].iter_mut().zip(tail.iter_mut()) {
+        *vi = std::mem::take(t);
+    }
+    tau
 }
 
 /// B <- H B H for the symmetric diagonal block B = A[s..s+n, s..s+n] (lower triangle), with
